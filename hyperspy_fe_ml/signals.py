@@ -1,14 +1,634 @@
-"""Signal classes registered with HyperSpy."""
+"""Signal classes registered with HyperSpy: :class:`FeL23Signal` and its lazy twin.
 
+The classes are thin: they check the input, hand NumPy/Dask arrays and the energy
+axis to :mod:`hyperspy_fe_ml.chunked` (which feeds the numba kernels block by block)
+and wrap the results in new signals with calibrated axes. The input signal is never
+modified; lazy input gives lazy output.
+"""
+
+import numpy as np
 from exspy.signals import EELSSpectrum, LazyEELSSpectrum
+from hyperspy.signal import BaseSignal
+
+from hyperspy_fe_ml.chunked import map_spectra
+from hyperspy_fe_ml.energy_axis import (
+    L3_CALIBRATION_TARGET_EV,
+    L3_PEAK_REACH_EV,
+    L3_SEARCH_RANGE_EV,
+    L3_SMOOTHING_EV,
+    REQUIRED_RANGE_EV,
+    FeL23AxisReport,
+    check_energy_axis,
+    inspect_fe_l23,
+)
+from hyperspy_fe_ml.kernels.preprocess import (
+    NORMALISE_INTEGRAL,
+    NORMALISE_MEAN,
+    l3_peak_position,
+    normalise_spectra,
+    resample_spectra,
+    subtract_power_law_background,
+    subtract_pre_edge_mean,
+)
+
+#: Canonical energy grid of the preprocessing, eV: the Fe L2,3 white lines with
+#: margin for ±3 eV offsets, at 0.1 eV (finer than EELS resolution).
+CANONICAL_ENERGY_EV = np.round(np.arange(700.0, 730.0, 0.1), 6)
+#: Window of the white-line integral used for normalisation, eV.
+WHITE_LINE_WINDOW_EV: tuple[float, float] = (704.0, 727.0)
+
+#: Most spectra averaged for the checks of a lazy signal (a strided subset).
+_MAX_CHECK_SPECTRA = 4096
 
 
 class FeL23Signal(EELSSpectrum):
-    """Fe L2,3-edge EELS spectrum or spectrum image."""
+    """Fe L2,3-edge EELS spectrum or spectrum image.
+
+    Everything :class:`exspy.signals.EELSSpectrum` does, plus Fe L2,3 preprocessing
+    that runs numba kernels over Dask chunks: :meth:`check_fe_l23`,
+    :meth:`remove_fe_background`, :meth:`resample_energy`, :meth:`normalise_fe_l23`,
+    :meth:`estimate_fe_l3_position`, :meth:`calibrate_fe_l3`, :meth:`align_fe_l3` and
+    :meth:`preprocess_fe_l23`. Each returns a new signal.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs, numpy as np
+    >>> s = hs.signals.Signal1D(np.ones((2, 300)))
+    >>> s.set_signal_type("FeL23")
+    >>> type(s).__name__
+    'FeL23Signal'
+    """
 
     _signal_type = "FeL23_EELS"
     _alias_signal_types = ["FeL23", "Fe L23", "Fe_L23"]
 
+    # -- checks --------------------------------------------------------------
+
+    def check_fe_l23(
+        self,
+        *,
+        required_range: tuple[float, float] | None = REQUIRED_RANGE_EV,
+        background_removed: bool | None = None,
+        pre_edge: tuple[float, float] | None = None,
+        warn: bool = True,
+    ) -> FeL23AxisReport:
+        """Check the data and energy axis, and find the Fe L3 edge.
+
+        Raises a clear error for data that cannot be Fe L2,3 spectra (complex,
+        empty, axis not in eV, not covering ``required_range``, raw counts without
+        a pre-edge region) and warns when the L3 maximum of the mean spectrum is
+        more than 3 eV from where Fe L3 should be.
+
+        Parameters
+        ----------
+        required_range
+            Energies, eV, the axis must cover (default 704–727 eV); ``None`` to
+            check units and order only.
+        background_removed
+            Whether the background has been removed; ``None`` decides from the
+            pre-edge level of the mean spectrum.
+        pre_edge
+            Pre-edge window for the background fit, eV; ``None`` places it 5 eV
+            below the measured L3 maximum.
+        warn
+            Warn about a suspect energy offset.
+
+        Returns
+        -------
+        FeL23AxisReport
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, _ = synthetic_spectrum_image((4, 4))
+        >>> report = s.check_fe_l23()
+        >>> report.background_removed, report.offset_suspect
+        (False, False)
+        """
+        _check_data(self)
+        axis = self.axes_manager.signal_axes[0]
+        energy = check_energy_axis(axis, required_range)
+        return inspect_fe_l23(
+            energy,
+            _mean_spectrum(self),
+            uniform=bool(axis.is_uniform),
+            background_removed=background_removed,
+            pre_edge=pre_edge,
+            warn=warn,
+        )
+
+    # -- preprocessing ---------------------------------------------------------
+
+    def remove_fe_background(
+        self,
+        pre_edge: tuple[float, float] | None = None,
+        *,
+        background_removed: bool | None = None,
+        show_progressbar: bool | None = None,
+    ) -> "FeL23Signal":
+        """Subtract a power-law background fitted pixel by pixel.
+
+        A log-log least-squares fit of ``A * E**-r`` over the pre-edge window
+        (numba, over Dask chunks). Pixels whose pre-edge is not mostly positive —
+        background already removed, or empty — fall back to subtracting their
+        pre-edge mean; pixels with no finite pre-edge value become NaN.
+
+        Parameters
+        ----------
+        pre_edge
+            Fit window, eV; ``None`` places it 5 eV below the L3 maximum of the
+            mean spectrum (up to 20 eV wide).
+        background_removed
+            ``True`` to treat the spectra as background-removed (only the pre-edge
+            mean is subtracted); ``None`` decides from the data.
+        show_progressbar
+            Progress bar for eager signals; ``None`` uses HyperSpy's preference.
+
+        Returns
+        -------
+        FeL23Signal
+            A new signal, lazy if this one is.
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, truth = synthetic_spectrum_image((4, 4), background_counts=0.0)
+        >>> edge = s.remove_fe_background(background_removed=True)
+        >>> float(abs(edge.data[..., :100].mean())) < 1.0
+        True
+        """
+        report = self.check_fe_l23(
+            background_removed=background_removed, pre_edge=pre_edge, warn=False
+        )
+        energy = _energy(self)
+        window = report.pre_edge
+        if window is None:
+            # Background removed and no pre-edge at all: nothing to subtract.
+            window = (energy[0] - 1.0, energy[0] - 0.5)
+        if report.background_removed:
+            # The kernel's constant fall-back: subtract the pre-edge mean only.
+            data = map_spectra(
+                subtract_pre_edge_mean, self.data, energy, window[0], window[1]
+            )
+        else:
+            data = map_spectra(
+                subtract_power_law_background, self.data, energy, window[0], window[1]
+            )
+        out = self._result_spectra(data, show_progressbar)
+        _record(out, "background", {"pre_edge_eV": list(window), **_report(report)})
+        return out
+
+    def resample_energy(
+        self,
+        energy: np.ndarray | None = None,
+        *,
+        show_progressbar: bool | None = None,
+    ) -> "FeL23Signal":
+        """Resample onto an energy grid, conserving intensity (numba, Dask chunks).
+
+        Works from uniform and non-uniform axes; each new channel is the mean of
+        the piecewise-linear spectrum over its bin. Channels outside the input
+        axis are NaN.
+
+        Parameters
+        ----------
+        energy
+            Uniform output grid, eV; default :data:`CANONICAL_ENERGY_EV`
+            (700–729.9 eV, 0.1 eV).
+        show_progressbar
+            Progress bar for eager signals; ``None`` uses HyperSpy's preference.
+
+        Returns
+        -------
+        FeL23Signal
+            A new signal with a uniform energy axis, lazy if this one is.
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, _ = synthetic_spectrum_image((2, 3))
+        >>> r = s.resample_energy()
+        >>> r.axes_manager.signal_axes[0].size
+        300
+        """
+        _check_data(self)
+        grid = _uniform_grid(CANONICAL_ENERGY_EV if energy is None else energy)
+        source = self.axes_manager.signal_axes[0]
+        check_energy_axis(source, (float(grid[0]), float(grid[-1])))
+        data = map_spectra(
+            resample_spectra, self.data, _energy(self), grid, out_channels=grid.size
+        )
+        out = self._result_spectra(data, show_progressbar, energy=grid)
+        _record(out, "resample", {"grid_eV": [grid[0], grid[-1], grid.size]})
+        return out
+
+    def normalise_fe_l23(
+        self,
+        method: str = "integral",
+        window: tuple[float, float] | None = None,
+        *,
+        show_progressbar: bool | None = None,
+    ) -> "FeL23Signal":
+        """Normalise each spectrum (numba, Dask chunks).
+
+        Parameters
+        ----------
+        method
+            ``"integral"``: divide by the L3 + L2 white-line integral (default
+            window 704–727 eV), robust on cropped spectra. ``"edge_step"``: divide
+            by the mean over a post-edge window (default 735–745 eV), the
+            classical edge-step normalisation; needs the axis to reach past L2.
+        window
+            Window in eV; ``None`` for the method's default.
+        show_progressbar
+            Progress bar for eager signals; ``None`` uses HyperSpy's preference.
+
+        Returns
+        -------
+        FeL23Signal
+            A new signal, lazy if this one is; pixels whose norm is not positive
+            are NaN.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs, numpy as np
+        >>> s = hs.signals.Signal1D(np.full((2, 300), 5.0))
+        >>> s.set_signal_type("FeL23")
+        >>> ax = s.axes_manager.signal_axes[0]
+        >>> ax.units, ax.offset, ax.scale = "eV", 700.0, 0.1
+        >>> round(float(s.normalise_fe_l23().data[0, 0]), 4)
+        0.0435
+        """
+        _check_data(self)
+        modes = {"integral": NORMALISE_INTEGRAL, "edge_step": NORMALISE_MEAN}
+        if method not in modes:
+            raise ValueError(
+                f"Unknown normalisation method {method!r}; use 'integral' "
+                "(white-line integral) or 'edge_step' (post-edge mean)."
+            )
+        if window is None:
+            window = WHITE_LINE_WINDOW_EV if method == "integral" else (735.0, 745.0)
+        energy = check_energy_axis(self.axes_manager.signal_axes[0], window)
+        data = map_spectra(
+            normalise_spectra,
+            self.data,
+            energy,
+            float(window[0]),
+            float(window[1]),
+            modes[method],
+        )
+        out = self._result_spectra(data, show_progressbar)
+        _record(out, "normalisation", {"method": method, "window_eV": list(window)})
+        return out
+
+    def preprocess_fe_l23(
+        self,
+        energy: np.ndarray | None = None,
+        *,
+        background_removed: bool | None = None,
+        pre_edge: tuple[float, float] | None = None,
+        normalise: str = "integral",
+        show_progressbar: bool | None = None,
+    ) -> "FeL23Signal":
+        """Background removal, resampling and normalisation in one pass.
+
+        The chain the model is trained for: :meth:`remove_fe_background`, then
+        :meth:`resample_energy` onto ``energy``, then :meth:`normalise_fe_l23`.
+        Lazy signals stay lazy (nothing is computed until you ask).
+
+        Returns
+        -------
+        FeL23Signal
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, _ = synthetic_spectrum_image((3, 3))
+        >>> p = s.preprocess_fe_l23()
+        >>> p.axes_manager.signal_axes[0].size
+        300
+        >>> p.metadata.FeL23.normalisation["method"]
+        'integral'
+        """
+        kwargs = {"show_progressbar": show_progressbar}
+        lazy = self.as_lazy() if not self._lazy else self
+        out = lazy.remove_fe_background(
+            pre_edge, background_removed=background_removed, **kwargs
+        )
+        out = out.resample_energy(energy, **kwargs)
+        out = out.normalise_fe_l23(normalise, **kwargs)
+        if not self._lazy:
+            out = _compute(out, show_progressbar)
+        return out
+
+    # -- the Fe L3 edge -----------------------------------------------------------
+
+    def estimate_fe_l3_position(
+        self,
+        *,
+        search_range: tuple[float, float] | None = None,
+        smoothing: float = L3_SMOOTHING_EV,
+        show_progressbar: bool | None = None,
+    ) -> BaseSignal:
+        """Map of the Fe L3 white-line maximum, eV, pixel by pixel.
+
+        The steepest rise within ``search_range`` marks the L3 onset; the maximum
+        of the smoothed spectrum within 4 eV above it, refined by a parabola, is
+        the L3 position. Works on raw counts and on background-removed spectra.
+
+        Parameters
+        ----------
+        search_range
+            Where to look for the L3 onset, eV; default 690–722 eV clipped to the
+            axis.
+        smoothing
+            Gaussian smoothing, eV, before the search (noise robustness).
+        show_progressbar
+            Progress bar for eager signals; ``None`` uses HyperSpy's preference.
+
+        Returns
+        -------
+        BaseSignal
+            Navigation-shaped map in eV (NaN where no edge was found), lazy if this
+            signal is.
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, _ = synthetic_spectrum_image((2, 5), edge_counts=1e5)
+        >>> l3 = s.estimate_fe_l3_position()
+        >>> [round(float(v), 1) for v in l3.data[0, [0, -1]]]  # Fe2+ and Fe3+ ends
+        [707.9, 709.5]
+        """
+        _check_data(self)
+        energy = check_energy_axis(self.axes_manager.signal_axes[0])
+        if search_range is None:
+            lo = max(float(energy[0]), L3_SEARCH_RANGE_EV[0])
+            hi = min(float(energy[-1]) - 2.0, L3_SEARCH_RANGE_EV[1])
+        else:
+            lo, hi = (float(v) for v in search_range)
+        data = map_spectra(
+            l3_peak_position,
+            self.data,
+            energy,
+            lo,
+            hi,
+            float(smoothing),
+            L3_PEAK_REACH_EV,
+            out_channels=None,
+        )
+        if not self._lazy:
+            data = _compute_array(data, show_progressbar)
+        if self.axes_manager.navigation_dimension == 0:
+            data = data.reshape(1)
+        out = self._get_navigation_signal(data=data)
+        out.metadata.General.title = f"Fe L3 position of {self.metadata.General.title}"
+        out.metadata.set_item("Signal.quantity", "Fe L3 maximum (eV)")
+        return out
+
+    def calibrate_fe_l3(
+        self, l3_energy: float = L3_CALIBRATION_TARGET_EV
+    ) -> "FeL23Signal":
+        """Shift the energy axis to put the Fe L3 maximum at ``l3_energy``.
+
+        A global offset correction (data untouched, axis shifted). The L3 maximum
+        depends on valence (Fe2+ ≈ 707.8 eV, Fe3+ ≈ 709.5 eV), so the default
+        target is half-way (708.65 eV); pass the known value when a region of known
+        valence sets the scale.
+
+        Parameters
+        ----------
+        l3_energy
+            Where the L3 maximum should be, eV.
+
+        Returns
+        -------
+        FeL23Signal
+            A copy with a shifted axis; the applied shift is in
+            ``metadata.FeL23.calibration``.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, _ = synthetic_spectrum_image((2, 2), edge_counts=1e5)
+        >>> s.axes_manager.signal_axes[0].offset += 6.0
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     c = s.calibrate_fe_l3(l3_energy=707.8)
+        >>> round(c.check_fe_l23().l3_position, 2)
+        707.8
+        """
+        # An offset axis may miss the nominal range: only units and order matter.
+        report = self.check_fe_l23(warn=False, required_range=None)
+        shift = float(l3_energy) - report.l3_position
+        out = self._independent_copy()
+        axis = out.axes_manager.signal_axes[0]
+        if axis.is_uniform:
+            axis.offset = axis.offset + shift
+        else:
+            axis.axis = axis.axis + shift
+        _record(
+            out,
+            "calibration",
+            {"shift_eV": shift, "l3_measured_eV": report.l3_position},
+        )
+        return out
+
+    def align_fe_l3(
+        self,
+        *,
+        reference: float | None = None,
+        smoothing: float = L3_SMOOTHING_EV,
+        show_progressbar: bool | None = None,
+    ) -> "FeL23Signal":
+        """Correct energy drift by aligning each pixel's Fe L3 maximum.
+
+        Each spectrum is shifted (HyperSpy's ``shift1D``, linear interpolation,
+        axis cropped to the range valid in every pixel) so that its L3 maximum
+        lands on ``reference``.
+
+        .. warning:: The L3 maximum moves with valence (Fe3+ sits ~1.7 eV above
+           Fe2+), so this also removes genuine chemical shifts. Use it on areas of
+           uniform valence or when drift dominates; with dual EELS, prefer
+           aligning on the zero-loss peak (``align_zero_loss_peak``).
+
+        Parameters
+        ----------
+        reference
+            Target energy, eV; ``None`` uses the median L3 position of all pixels
+            (a pure drift correction that keeps the mean calibration).
+        smoothing
+            Gaussian smoothing, eV, of the L3 search.
+        show_progressbar
+            Progress bar; ``None`` uses HyperSpy's preference.
+
+        Returns
+        -------
+        FeL23Signal
+            A new, drift-corrected signal; the applied shifts are in
+            ``metadata.FeL23.alignment``.
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, truth = synthetic_spectrum_image((6, 1), drift=2.0, edge_counts=1e5)
+        >>> a = s.align_fe_l3(show_progressbar=False)
+        >>> l3 = a.estimate_fe_l3_position().data
+        >>> float(l3.max() - l3.min()) < 0.1
+        True
+        """
+        positions = self.estimate_fe_l3_position(
+            smoothing=smoothing, show_progressbar=show_progressbar
+        )
+        values = np.asarray(positions.data)
+        if self._lazy:
+            values = _compute_array(positions.data, show_progressbar)
+        if not np.any(np.isfinite(values)):
+            raise ValueError(
+                "No Fe L3 edge was found in any pixel, so there is nothing to align "
+                "on. Check the energy range and the signal."
+            )
+        target = float(np.nanmedian(values)) if reference is None else reference
+        shifts = np.where(np.isfinite(values), target - values, 0.0)
+        out = self._independent_copy()
+        if self.axes_manager.navigation_dimension == 0:
+            out.shift1D(float(shifts.reshape(-1)[0]), crop=True)
+        else:
+            shift_signal = self._get_navigation_signal(data=shifts).T
+            out.shift1D(shift_signal, crop=True, show_progressbar=show_progressbar)
+        _record(
+            out,
+            "alignment",
+            {
+                "reference_eV": target,
+                "max_abs_shift_eV": float(np.max(np.abs(shifts))),
+                "pixels_without_edge": int(np.sum(~np.isfinite(values))),
+            },
+        )
+        return out
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _independent_copy(self) -> "FeL23Signal":
+        """A copy safe to change in place (a lazy graph is immutable, no copy)."""
+        if self._lazy:
+            return self._deepcopy_with_new_data(self.data, copy_variance=True)
+        return self.deepcopy()
+
+    def _result_spectra(
+        self, data, show_progressbar: bool | None, energy: np.ndarray | None = None
+    ) -> "FeL23Signal":
+        """Wrap a Dask result in a new signal of this class (eager if self is)."""
+        if not self._lazy:
+            data = _compute_array(data, show_progressbar)
+        if energy is None:
+            return self._deepcopy_with_new_data(data)
+        axes = self.axes_manager._get_axes_dicts()
+        old = self.axes_manager.signal_axes[0]
+        axes[-1] = {
+            "name": old.name,
+            "units": "eV",
+            "navigate": False,
+            "size": int(energy.size),
+            "offset": float(energy[0]),
+            "scale": float(energy[1] - energy[0]),
+        }
+        return type(self)(
+            data,
+            axes=axes,
+            metadata=self.metadata.as_dictionary(),
+            original_metadata=self.original_metadata.as_dictionary(),
+        )
+
 
 class LazyFeL23Signal(FeL23Signal, LazyEELSSpectrum):
-    """Lazy (Dask-backed) :class:`FeL23Signal`."""
+    """Lazy (Dask-backed) :class:`FeL23Signal`: every method returns lazy results."""
+
+
+# -- module helpers -----------------------------------------------------------------
+
+
+def _check_data(signal: BaseSignal) -> None:
+    """Reject data no Fe L2,3 analysis can use, before any work."""
+    dtype = np.dtype(signal.data.dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        raise TypeError(
+            f"The signal holds complex data ({dtype}); Fe L2,3 spectra are real "
+            "intensities. Take the real part or the modulus first, e.g. `s.real`."
+        )
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise TypeError(
+            f"The signal holds {dtype} data; Fe L2,3 spectra must be numbers. "
+            "Convert with `s.change_dtype('float32')`."
+        )
+    if 0 in signal.data.shape:
+        raise ValueError(
+            f"The signal is empty (data shape {signal.data.shape}); load or slice a "
+            "signal that holds spectra."
+        )
+
+
+def _energy(signal: BaseSignal) -> np.ndarray:
+    return np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
+
+
+def _uniform_grid(energy: np.ndarray) -> np.ndarray:
+    grid = np.asarray(energy, dtype=np.float64)
+    steps = np.diff(grid)
+    if grid.ndim != 1 or grid.size < 2 or not np.all(steps > 0):
+        raise ValueError(
+            "The output energy grid must be a 1-D, increasing array of at least two "
+            "energies in eV, e.g. np.arange(700.0, 730.0, 0.1)."
+        )
+    if not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9):
+        raise ValueError(
+            "The output energy grid must be uniform (equal steps); use e.g. "
+            "np.arange(700.0, 730.0, 0.1)."
+        )
+    return grid
+
+
+def _mean_spectrum(signal: BaseSignal) -> np.ndarray:
+    """Mean spectrum over the navigation space (a strided subset if lazy)."""
+    data = signal.data
+    n_channels = data.shape[-1]
+    flat = data.reshape(-1, n_channels)
+    if signal._lazy:
+        step = max(1, flat.shape[0] // _MAX_CHECK_SPECTRA)
+        flat = flat[::step]
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(flat.astype(np.float64), axis=0)
+    return np.asarray(mean.compute() if hasattr(mean, "compute") else mean)
+
+
+def _compute_array(data, show_progressbar: bool | None) -> np.ndarray:
+    """Compute a Dask array, with a progress bar when asked (HyperSpy preference)."""
+    if show_progressbar is None:
+        from hyperspy.defaults_parser import preferences
+
+        show_progressbar = preferences.General.show_progressbar
+    if show_progressbar:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return data.compute()
+    return data.compute()
+
+
+def _compute(signal: BaseSignal, show_progressbar: bool | None) -> BaseSignal:
+    """Compute a lazy result signal in place (HyperSpy's own ``compute``)."""
+    signal.compute(show_progressbar=show_progressbar)
+    return signal
+
+
+def _report(report: FeL23AxisReport) -> dict:
+    return {
+        "background_removed": report.background_removed,
+        "l3_position_eV": report.l3_position,
+    }
+
+
+def _record(signal: BaseSignal, step: str, settings: dict) -> None:
+    """Keep what was done in ``metadata.FeL23`` (survives copies, slicing, saving)."""
+    signal.metadata.set_item(f"FeL23.{step}", settings)

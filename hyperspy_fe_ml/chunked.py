@@ -1,0 +1,131 @@
+"""Run ``(pixels, channels)`` kernels over Dask chunks of a spectrum image.
+
+The bridge between the numba kernels (2-D arrays, no Dask) and the signals (no
+numba): an array of shape ``navigation + (channels,)`` — NumPy or Dask — is split
+into blocks along the navigation axes only (the energy axis is never chunked; it is
+rechunked to a single chunk if it was), each block is flattened to
+``(pixels, channels)``, handed to the kernel and reshaped back. Eager and lazy input
+go through the same blocks, so they give identical numbers.
+"""
+
+from collections.abc import Callable
+from functools import partial
+
+import dask.array as da
+import numpy as np
+
+#: Target size of one block, bytes of float64 input. Small enough that a block's
+#: kernel outputs stay in cache-friendly memory, large enough that Dask's per-task
+#: overhead is negligible next to the numba work.
+BLOCK_BYTES = 8 * 2**20
+
+
+def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
+    """Return ``data`` as a Dask array whose last (energy) axis is a single chunk.
+
+    Parameters
+    ----------
+    data
+        Array of shape ``navigation + (channels,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> blocks = as_spectrum_blocks(np.zeros((64, 64, 300)))
+    >>> blocks.chunks[-1]
+    (300,)
+    """
+    if isinstance(data, da.Array):
+        if data.numblocks[-1] != 1:
+            data = data.rechunk({data.ndim - 1: -1})
+        return data
+    n_channels = data.shape[-1]
+    if data.ndim == 1:
+        return da.from_array(data, chunks=(n_channels,))
+    # Split the navigation axes (slowest first) until a block fits BLOCK_BYTES.
+    rows = max(1, BLOCK_BYTES // (8 * n_channels))
+    chunks: list[int] = []
+    remaining = rows
+    for size in reversed(data.shape[:-1]):
+        take = max(1, min(size, remaining))
+        chunks.insert(0, take)
+        remaining = max(1, remaining // size)
+    return da.from_array(data, chunks=(*chunks, n_channels))
+
+
+def _apply_to_block(
+    block: np.ndarray,
+    *,
+    kernel: Callable[..., np.ndarray],
+    energy: np.ndarray,
+    args: tuple,
+    out_channels: int | None,
+) -> np.ndarray:
+    nav_shape = block.shape[:-1]
+    flat = np.ascontiguousarray(block.reshape(-1, block.shape[-1]), dtype=np.float64)
+    result = kernel(energy, flat, *args)
+    if out_channels is None:
+        return result.reshape(nav_shape)
+    return result.reshape(*nav_shape, out_channels)
+
+
+def map_spectra(
+    kernel: Callable[..., np.ndarray],
+    data: np.ndarray | da.Array,
+    energy: np.ndarray,
+    *args,
+    out_channels: int | None | str = "same",
+) -> da.Array:
+    """Apply ``kernel(energy, spectra_2d, *args)`` to every block of ``data``.
+
+    Parameters
+    ----------
+    kernel
+        A function of ``(energy, spectra, *args)`` with ``spectra`` of shape
+        ``(pixels, channels)`` returning ``(pixels, out_channels)`` or, for a value
+        per pixel, ``(pixels,)``.
+    data
+        NumPy or Dask array of shape ``navigation + (channels,)``.
+    energy
+        The energy axis, shape ``(channels,)``.
+    *args
+        Further arguments passed to the kernel (scalars or small arrays).
+    out_channels
+        ``"same"`` for as many output channels as input channels, an ``int`` for a
+        new count (e.g. after resampling), ``None`` for one value per pixel (the
+        energy axis is dropped).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy result; call ``.compute()`` for NumPy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_fe_ml.kernels.preprocess import normalise_spectra
+    >>> e = np.linspace(700.0, 730.0, 31)
+    >>> out = map_spectra(normalise_spectra, np.ones((4, 5, 31)), e, 700.0, 730.0, 1)
+    >>> out.shape, float(out.compute().max())
+    ((4, 5, 31), 1.0)
+    """
+    blocks = as_spectrum_blocks(data)
+    energy = np.ascontiguousarray(energy, dtype=np.float64)
+    if energy.shape != (blocks.shape[-1],):
+        raise ValueError(
+            f"energy has shape {energy.shape} but the data have "
+            f"{blocks.shape[-1]} channels; pass the signal's energy axis."
+        )
+    if out_channels == "same":
+        out_channels = blocks.shape[-1]
+    func = partial(
+        _apply_to_block,
+        kernel=kernel,
+        energy=energy,
+        args=args,
+        out_channels=out_channels,
+    )
+    if out_channels is None:
+        return blocks.map_blocks(func, drop_axis=blocks.ndim - 1, dtype=np.float64)
+    chunks = (*blocks.chunks[:-1], (out_channels,))
+    return blocks.map_blocks(func, chunks=chunks, dtype=np.float64)
