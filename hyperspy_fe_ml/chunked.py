@@ -41,7 +41,7 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
         return data
     n_channels = data.shape[-1]
     if data.ndim == 1:
-        return da.from_array(data, chunks=(n_channels,))
+        return da.from_array(data, chunks=(n_channels,), name=False)
     # Split the navigation axes (slowest first) until a block fits BLOCK_BYTES.
     rows = max(1, BLOCK_BYTES // (8 * n_channels))
     chunks: list[int] = []
@@ -50,7 +50,9 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
         take = max(1, min(size, remaining))
         chunks.insert(0, take)
         remaining = max(1, remaining // size)
-    return da.from_array(data, chunks=(*chunks, n_channels))
+    # name=False: no hash of the whole array to name the graph (costly, and the
+    # graph lives only as long as this call).
+    return da.from_array(data, chunks=(*chunks, n_channels), name=False)
 
 
 def _apply_to_block(
@@ -129,3 +131,29 @@ def map_spectra(
         return blocks.map_blocks(func, drop_axis=blocks.ndim - 1, dtype=np.float64)
     chunks = (*blocks.chunks[:-1], (out_channels,))
     return blocks.map_blocks(func, chunks=chunks, dtype=np.float64)
+
+
+def compute_into_numpy(result: da.Array) -> np.ndarray:
+    """Compute ``result`` block by block straight into a new NumPy array.
+
+    Unlike ``result.compute()``, the blocks are written into their place in the
+    output (``dask.array.store``) instead of being concatenated at the end, which
+    saves a copy of the whole result. Honours the active Dask scheduler, including
+    a ``dask.distributed`` client.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> compute_into_numpy(da.ones((4, 3), chunks=2) * 2).sum()
+    np.float64(24.0)
+    """
+    out = np.empty(result.shape, dtype=result.dtype)
+    try:
+        from distributed import default_client
+
+        default_client()
+    except (ImportError, ValueError):
+        da.store(result, out, lock=False)
+        return out
+    # A distributed cluster cannot write into this process's memory.
+    return result.compute()

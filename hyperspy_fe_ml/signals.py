@@ -10,7 +10,7 @@ import numpy as np
 from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy.signal import BaseSignal
 
-from hyperspy_fe_ml.chunked import map_spectra
+from hyperspy_fe_ml.chunked import compute_into_numpy, map_spectra
 from hyperspy_fe_ml.energy_axis import (
     L3_CALIBRATION_TARGET_EV,
     L3_PEAK_REACH_EV,
@@ -26,6 +26,7 @@ from hyperspy_fe_ml.kernels.preprocess import (
     NORMALISE_MEAN,
     l3_peak_position,
     normalise_spectra,
+    preprocess_spectra,
     resample_spectra,
     subtract_power_law_background,
     subtract_pre_edge_mean,
@@ -157,23 +158,9 @@ class FeL23Signal(EELSSpectrum):
         >>> float(abs(edge.data[..., :100].mean())) < 1.0
         True
         """
-        report = self.check_fe_l23(
-            background_removed=background_removed, pre_edge=pre_edge, warn=False
-        )
-        energy = _energy(self)
-        window = report.pre_edge
-        if window is None:
-            # Background removed and no pre-edge at all: nothing to subtract.
-            window = (energy[0] - 1.0, energy[0] - 0.5)
-        if report.background_removed:
-            # The kernel's constant fall-back: subtract the pre-edge mean only.
-            data = map_spectra(
-                subtract_pre_edge_mean, self.data, energy, window[0], window[1]
-            )
-        else:
-            data = map_spectra(
-                subtract_power_law_background, self.data, energy, window[0], window[1]
-            )
+        power_law, window, report = self._background_plan(pre_edge, background_removed)
+        kernel = subtract_power_law_background if power_law else subtract_pre_edge_mean
+        data = map_spectra(kernel, self.data, _energy(self), window[0], window[1])
         out = self._result_spectra(data, show_progressbar)
         _record(out, "background", {"pre_edge_eV": list(window), **_report(report)})
         return out
@@ -260,25 +247,13 @@ class FeL23Signal(EELSSpectrum):
         0.0435
         """
         _check_data(self)
-        modes = {"integral": NORMALISE_INTEGRAL, "edge_step": NORMALISE_MEAN}
-        if method not in modes:
-            raise ValueError(
-                f"Unknown normalisation method {method!r}; use 'integral' "
-                "(white-line integral) or 'edge_step' (post-edge mean)."
-            )
-        if window is None:
-            window = WHITE_LINE_WINDOW_EV if method == "integral" else (735.0, 745.0)
-        energy = check_energy_axis(self.axes_manager.signal_axes[0], window)
+        energy = check_energy_axis(self.axes_manager.signal_axes[0], None)
+        mode, window = _normalisation_plan(method, window, energy)
         data = map_spectra(
-            normalise_spectra,
-            self.data,
-            energy,
-            float(window[0]),
-            float(window[1]),
-            modes[method],
+            normalise_spectra, self.data, energy, window[0], window[1], mode
         )
         out = self._result_spectra(data, show_progressbar)
-        _record(out, "normalisation", {"method": method, "window_eV": list(window)})
+        _record(out, "normalisation", {"method": method, "window_eV": window})
         return out
 
     def preprocess_fe_l23(
@@ -292,9 +267,22 @@ class FeL23Signal(EELSSpectrum):
     ) -> "FeL23Signal":
         """Background removal, resampling and normalisation in one pass.
 
-        The chain the model is trained for: :meth:`remove_fe_background`, then
-        :meth:`resample_energy` onto ``energy``, then :meth:`normalise_fe_l23`.
-        Lazy signals stay lazy (nothing is computed until you ask).
+        The chain the model is trained for — :meth:`remove_fe_background`, then
+        :meth:`resample_energy` onto ``energy``, then :meth:`normalise_fe_l23` on
+        the new grid — fused into one kernel per Dask block. Lazy signals stay lazy
+        (nothing is computed until you ask).
+
+        Parameters
+        ----------
+        energy
+            Uniform output grid, eV; default :data:`CANONICAL_ENERGY_EV`.
+        background_removed, pre_edge
+            As for :meth:`remove_fe_background`.
+        normalise
+            ``"integral"`` or ``"edge_step"``, as for :meth:`normalise_fe_l23`
+            (the edge step needs a grid reaching 745 eV).
+        show_progressbar
+            Progress bar for eager signals; ``None`` uses HyperSpy's preference.
 
         Returns
         -------
@@ -310,15 +298,29 @@ class FeL23Signal(EELSSpectrum):
         >>> p.metadata.FeL23.normalisation["method"]
         'integral'
         """
-        kwargs = {"show_progressbar": show_progressbar}
-        lazy = self.as_lazy() if not self._lazy else self
-        out = lazy.remove_fe_background(
-            pre_edge, background_removed=background_removed, **kwargs
+        power_law, window, report = self._background_plan(pre_edge, background_removed)
+        grid = _uniform_grid(CANONICAL_ENERGY_EV if energy is None else energy)
+        check_energy_axis(
+            self.axes_manager.signal_axes[0], (float(grid[0]), float(grid[-1]))
         )
-        out = out.resample_energy(energy, **kwargs)
-        out = out.normalise_fe_l23(normalise, **kwargs)
-        if not self._lazy:
-            out = _compute(out, show_progressbar)
+        mode, norm_window = _normalisation_plan(normalise, None, grid)
+        data = map_spectra(
+            preprocess_spectra,
+            self.data,
+            _energy(self),
+            window[0],
+            window[1],
+            power_law,
+            grid,
+            norm_window[0],
+            norm_window[1],
+            mode,
+            out_channels=grid.size,
+        )
+        out = self._result_spectra(data, show_progressbar, energy=grid)
+        _record(out, "background", {"pre_edge_eV": list(window), **_report(report)})
+        _record(out, "resample", {"grid_eV": [grid[0], grid[-1], grid.size]})
+        _record(out, "normalisation", {"method": normalise, "window_eV": norm_window})
         return out
 
     # -- the Fe L3 edge -----------------------------------------------------------
@@ -510,6 +512,22 @@ class FeL23Signal(EELSSpectrum):
 
     # -- helpers -----------------------------------------------------------------
 
+    def _background_plan(
+        self,
+        pre_edge: tuple[float, float] | None,
+        background_removed: bool | None,
+    ) -> tuple[bool, tuple[float, float], FeL23AxisReport]:
+        """Check the signal; choose power law or pre-edge mean, and the window."""
+        report = self.check_fe_l23(
+            background_removed=background_removed, pre_edge=pre_edge, warn=False
+        )
+        window = report.pre_edge
+        if window is None:
+            # Background removed and no pre-edge at all: nothing to subtract.
+            low = report.low
+            window = (low - 1.0, low - 0.5)
+        return not report.background_removed, window, report
+
     def _independent_copy(self) -> "FeL23Signal":
         """A copy safe to change in place (a lazy graph is immutable, no copy)."""
         if self._lazy:
@@ -573,6 +591,28 @@ def _energy(signal: BaseSignal) -> np.ndarray:
     return np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
 
 
+def _normalisation_plan(
+    method: str, window: tuple[float, float] | None, energy: np.ndarray
+) -> tuple[int, list[float]]:
+    """Kernel mode and window of a normalisation method, checked against ``energy``."""
+    modes = {"integral": NORMALISE_INTEGRAL, "edge_step": NORMALISE_MEAN}
+    if method not in modes:
+        raise ValueError(
+            f"Unknown normalisation method {method!r}; use 'integral' "
+            "(white-line integral) or 'edge_step' (post-edge mean)."
+        )
+    if window is None:
+        window = WHITE_LINE_WINDOW_EV if method == "integral" else (735.0, 745.0)
+    lo, hi = float(window[0]), float(window[1])
+    if not (lo < hi and energy[0] <= lo and hi <= energy[-1]):
+        raise ValueError(
+            f"The {method} normalisation window {lo:g}–{hi:g} eV is not inside the "
+            f"energy axis ({energy[0]:.2f}–{energy[-1]:.2f} eV). Pass a `window` "
+            "inside it, or use method='integral' for spectra cropped after L2."
+        )
+    return modes[method], [lo, hi]
+
+
 def _uniform_grid(energy: np.ndarray) -> np.ndarray:
     grid = np.asarray(energy, dtype=np.float64)
     steps = np.diff(grid)
@@ -590,16 +630,23 @@ def _uniform_grid(energy: np.ndarray) -> np.ndarray:
 
 
 def _mean_spectrum(signal: BaseSignal) -> np.ndarray:
-    """Mean spectrum over the navigation space (a strided subset if lazy)."""
+    """Mean spectrum over (a strided subset of at most 4096 of) the pixels.
+
+    A check, not a result: a strided subset sees every region of a large or lazy
+    spectrum image at a small, fixed cost. NaN pixels are left out.
+    """
     data = signal.data
-    n_channels = data.shape[-1]
-    flat = data.reshape(-1, n_channels)
+    flat = data.reshape(-1, data.shape[-1])
+    step = max(1, flat.shape[0] // _MAX_CHECK_SPECTRA)
+    flat = flat[::step]
+    mean = flat.mean(axis=0, dtype=np.float64)
     if signal._lazy:
-        step = max(1, flat.shape[0] // _MAX_CHECK_SPECTRA)
-        flat = flat[::step]
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(flat.astype(np.float64), axis=0)
-    return np.asarray(mean.compute() if hasattr(mean, "compute") else mean)
+        mean = mean.compute()
+    if not np.all(np.isfinite(mean)):
+        subset = np.asarray(flat, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            mean = np.nanmean(subset, axis=0)
+    return np.asarray(mean)
 
 
 def _compute_array(data, show_progressbar: bool | None) -> np.ndarray:
@@ -612,14 +659,8 @@ def _compute_array(data, show_progressbar: bool | None) -> np.ndarray:
         from dask.diagnostics import ProgressBar
 
         with ProgressBar():
-            return data.compute()
-    return data.compute()
-
-
-def _compute(signal: BaseSignal, show_progressbar: bool | None) -> BaseSignal:
-    """Compute a lazy result signal in place (HyperSpy's own ``compute``)."""
-    signal.compute(show_progressbar=show_progressbar)
-    return signal
+            return compute_into_numpy(data)
+    return compute_into_numpy(data)
 
 
 def _report(report: FeL23AxisReport) -> dict:

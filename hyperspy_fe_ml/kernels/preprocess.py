@@ -73,6 +73,10 @@ def fit_power_law_background(
     status = np.full(n_pix, FIT_FAILED, dtype=np.int8)
     lo = np.searchsorted(energy, start, side="left")
     hi = np.searchsorted(energy, end, side="right")
+    # log(E) varies by ~2 % over a pre-edge window: centre it, or the normal
+    # equations lose most of their digits to cancellation.
+    x_ref = np.log(0.5 * (energy[min(lo, n_ch - 1)] + energy[max(hi - 1, 0)]))
+    x_window = np.log(energy[lo:hi]) - x_ref
     for p in range(n_pix):
         n_win = 0
         n_pos = 0
@@ -88,7 +92,7 @@ def fit_power_law_background(
             n_win += 1
             total += v
             if v > 0.0:
-                x = np.log(energy[k])
+                x = x_window[k - lo]
                 y = np.log(v)
                 n_pos += 1
                 sx += x
@@ -104,7 +108,7 @@ def fit_power_law_background(
             and denominator > 0.0
         ):
             slope = (n_pos * sxy - sx * sy) / denominator
-            intercept = (sy - slope * sx) / n_pos
+            intercept = (sy - slope * sx) / n_pos - slope * x_ref
             if np.isfinite(slope) and np.isfinite(intercept):
                 amplitude[p] = np.exp(intercept)
                 exponent[p] = -slope
@@ -147,6 +151,7 @@ def subtract_power_law_background(
         energy, spectra, start, end
     )
     n_pix, n_ch = spectra.shape
+    log_energy = np.log(energy)
     out = np.empty((n_pix, n_ch))
     for p in range(n_pix):
         if status[p] == FIT_FAILED:
@@ -155,8 +160,10 @@ def subtract_power_law_background(
             for k in range(n_ch):
                 out[p, k] = spectra[p, k] - offset[p]
         else:
+            log_amplitude = np.log(amplitude[p])
+            r = exponent[p]
             for k in range(n_ch):
-                out[p, k] = spectra[p, k] - amplitude[p] * energy[k] ** -exponent[p]
+                out[p, k] = spectra[p, k] - np.exp(log_amplitude - r * log_energy[k])
     return out
 
 
@@ -197,29 +204,74 @@ def subtract_pre_edge_mean(
 
 
 @njit(cache=True, nogil=True)
-def _bin_mean(energy: np.ndarray, spectrum: np.ndarray, a: float, b: float) -> float:
-    """Mean of the piecewise-linear ``spectrum`` over ``[a, b]`` (inside the axis).
+def resampling_weights(
+    energy: np.ndarray, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The linear map from input channels to output bin means, in banded form.
 
-    Only the segments overlapping the bin are read, so a NaN channel spoils the bins
-    that touch it and no others.
+    Output channel ``j`` is ``sum(weights[j, i] * spectrum[first[j] + i])``: the
+    mean over its bin (edges half-way between grid points, clipped to the input
+    axis) of the piecewise-linear spectrum. Output channels whose centre lies
+    outside the input axis get ``first = -1``.
+
+    Returns
+    -------
+    first
+        First input channel of each output bin, shape ``(m,)``.
+    weights
+        Shape ``(m, width)``, zero-padded.
     """
+    m = grid.size
     n_ch = energy.size
-    k = min(max(np.searchsorted(energy, a, side="right") - 1, 0), n_ch - 2)
-    if b - a <= 0.0:
-        t = (a - energy[k]) / (energy[k + 1] - energy[k])
-        return spectrum[k] + t * (spectrum[k + 1] - spectrum[k])
-    total = 0.0
-    while k < n_ch - 1 and energy[k] < b:
-        u = max(a, energy[k])
-        v = min(b, energy[k + 1])
-        if v > u:
-            width = energy[k + 1] - energy[k]
-            slope = (spectrum[k + 1] - spectrum[k]) / width
-            fu = spectrum[k] + slope * (u - energy[k])
-            fv = spectrum[k] + slope * (v - energy[k])
-            total += 0.5 * (fu + fv) * (v - u)
-        k += 1
-    return total / (b - a)
+    edges = np.empty(m + 1)
+    for j in range(1, m):
+        edges[j] = 0.5 * (grid[j - 1] + grid[j])
+    if m > 1:
+        edges[0] = grid[0] - 0.5 * (grid[1] - grid[0])
+        edges[m] = grid[m - 1] + 0.5 * (grid[m - 1] - grid[m - 2])
+    else:
+        edges[0] = grid[0]
+        edges[1] = grid[0]
+    for j in range(m + 1):
+        edges[j] = min(max(edges[j], energy[0]), energy[n_ch - 1])
+    first = np.full(m, -1, dtype=np.int64)
+    last = np.full(m, -1, dtype=np.int64)
+    for j in range(m):
+        if grid[j] < energy[0] or grid[j] > energy[n_ch - 1]:
+            continue
+        k = np.searchsorted(energy, edges[j], side="right") - 1
+        first[j] = min(max(k, 0), n_ch - 2)
+        k_end = np.searchsorted(energy, edges[j + 1], side="left")
+        last[j] = min(max(k_end, first[j] + 1), n_ch - 1)
+    width = 2
+    for j in range(m):
+        if first[j] >= 0:
+            width = max(width, last[j] - first[j] + 1)
+    weights = np.zeros((m, width))
+    for j in range(m):
+        k0 = first[j]
+        if k0 < 0:
+            continue
+        a = edges[j]
+        b = edges[j + 1]
+        if b - a <= 0.0:
+            # A zero-width bin (single-point grid): the interpolated value.
+            t = (a - energy[k0]) / (energy[k0 + 1] - energy[k0])
+            weights[j, 0] = 1.0 - t
+            weights[j, 1] = t
+            continue
+        for k in range(k0, last[j]):
+            u = max(a, energy[k])
+            v = min(b, energy[k + 1])
+            if v <= u:
+                continue
+            step = energy[k + 1] - energy[k]
+            tu = (u - energy[k]) / step
+            tv = (v - energy[k]) / step
+            half = 0.5 * (v - u) / (b - a)
+            weights[j, k - k0] += half * ((1.0 - tu) + (1.0 - tv))
+            weights[j, k + 1 - k0] += half * (tu + tv)
+    return first, weights
 
 
 @njit(cache=True, nogil=True)
@@ -232,7 +284,8 @@ def resample_spectra(
     output channel's bin (edges half-way between grid points). Coarser output grids
     thus average input channels (as rebinning does) and finer ones interpolate
     linearly; the input axis may be non-uniform. Output channels whose centre lies
-    outside the input axis are NaN.
+    outside the input axis are NaN; a NaN input channel spoils only the output
+    channels whose bins touch it.
 
     Parameters
     ----------
@@ -256,29 +309,23 @@ def resample_spectra(
     >>> resample_spectra(e, s, np.array([700.5, 701.5, 702.5]))
     array([[1., 3., 5.]])
     """
+    first, weights = resampling_weights(energy, grid)
     n_pix = spectra.shape[0]
-    m = grid.size
+    m, width = weights.shape
     n_ch = energy.size
-    edges = np.empty(m + 1)
-    for j in range(1, m):
-        edges[j] = 0.5 * (grid[j - 1] + grid[j])
-    if m > 1:
-        edges[0] = grid[0] - 0.5 * (grid[1] - grid[0])
-        edges[m] = grid[m - 1] + 0.5 * (grid[m - 1] - grid[m - 2])
-    else:
-        edges[0] = grid[0]
-        edges[1] = grid[0]
-    e_lo = energy[0]
-    e_hi = energy[n_ch - 1]
-    for j in range(m + 1):
-        edges[j] = min(max(edges[j], e_lo), e_hi)
     out = np.empty((n_pix, m))
     for p in range(n_pix):
         for j in range(m):
-            if grid[j] < e_lo or grid[j] > e_hi:
+            k0 = first[j]
+            if k0 < 0:
                 out[p, j] = np.nan
-            else:
-                out[p, j] = _bin_mean(energy, spectra[p], edges[j], edges[j + 1])
+                continue
+            total = 0.0
+            for i in range(min(width, n_ch - k0)):
+                w = weights[j, i]
+                if w != 0.0:
+                    total += w * spectra[p, k0 + i]
+            out[p, j] = total
     return out
 
 
@@ -349,8 +396,9 @@ def gaussian_smooth(
 ) -> np.ndarray:
     """Smooth spectra with a Gaussian of standard deviation ``sigma`` eV.
 
-    Works on non-uniform axes (weights from the actual energies, normalised per
-    channel, truncated at 4 sigma). Non-finite channels are ignored.
+    Works on non-uniform axes (weights from the actual energies, truncated at
+    4 sigma, computed once for all pixels). Non-finite channels are left out and
+    the remaining weights renormalised.
 
     Examples
     --------
@@ -368,20 +416,29 @@ def gaussian_smooth(
                 out[p, k] = spectra[p, k]
         return out
     reach = 4.0 * sigma
+    lo = np.empty(n_ch, dtype=np.int64)
+    hi = np.empty(n_ch, dtype=np.int64)
+    width = 1
     for k in range(n_ch):
-        lo = np.searchsorted(energy, energy[k] - reach, side="left")
-        hi = np.searchsorted(energy, energy[k] + reach, side="right")
-        for p in range(n_pix):
+        lo[k] = np.searchsorted(energy, energy[k] - reach, side="left")
+        hi[k] = np.searchsorted(energy, energy[k] + reach, side="right")
+        width = max(width, hi[k] - lo[k])
+    weights = np.zeros((n_ch, width))
+    for k in range(n_ch):
+        for i in range(lo[k], hi[k]):
+            d = (energy[i] - energy[k]) / sigma
+            weights[k, i - lo[k]] = np.exp(-0.5 * d * d)
+    for p in range(n_pix):
+        for k in range(n_ch):
             total = 0.0
-            weights = 0.0
-            for i in range(lo, hi):
+            norm = 0.0
+            for i in range(lo[k], hi[k]):
                 v = spectra[p, i]
                 if np.isfinite(v):
-                    d = (energy[i] - energy[k]) / sigma
-                    w = np.exp(-0.5 * d * d)
+                    w = weights[k, i - lo[k]]
                     total += w * v
-                    weights += w
-            out[p, k] = total / weights if weights > 0.0 else np.nan
+                    norm += w
+            out[p, k] = total / norm if norm > 0.0 else np.nan
     return out
 
 
@@ -429,11 +486,20 @@ def l3_peak_position(
     >>> round(float(l3_peak_position(e, s[None, :], 700.0, 716.0, 0.2, 4.0)[0]), 2)
     709.5
     """
-    n_pix, n_ch = spectra.shape
+    n_pix = spectra.shape[0]
     out = np.full(n_pix, np.nan)
-    smooth = gaussian_smooth(energy, spectra, sigma)
-    lo = max(np.searchsorted(energy, start, side="left"), 1)
-    hi = min(np.searchsorted(energy, end, side="right"), n_ch - 1)
+    # Smooth only the part of the axis the search reads (with a 4-sigma margin).
+    margin = 4.0 * max(sigma, 0.0)
+    i0 = max(np.searchsorted(energy, start - margin, side="left") - 1, 0)
+    i1 = np.searchsorted(energy, end + peak_reach + margin, side="right") + 1
+    i1 = min(i1, energy.size)
+    axis = energy[i0:i1]
+    n_ch = axis.size
+    if n_ch < 3:
+        return out
+    smooth = gaussian_smooth(axis, spectra[:, i0:i1], sigma)
+    lo = max(np.searchsorted(axis, start, side="left"), 1)
+    hi = min(np.searchsorted(axis, end, side="right"), n_ch - 1)
     for p in range(n_pix):
         best = 0.0
         onset = -1
@@ -442,23 +508,23 @@ def l3_peak_position(
             b = smooth[p, k + 1]
             if not (np.isfinite(a) and np.isfinite(b)):
                 continue
-            slope = (b - a) / (energy[k + 1] - energy[k - 1])
+            slope = (b - a) / (axis[k + 1] - axis[k - 1])
             if slope > best:
                 best = slope
                 onset = k
         if onset < 0:
             continue
-        stop = np.searchsorted(energy, energy[onset] + peak_reach, side="right")
+        stop = np.searchsorted(axis, axis[onset] + peak_reach, side="right")
         stop = min(stop, n_ch)
         peak = onset
         for k in range(onset, stop):
             if smooth[p, k] > smooth[p, peak]:
                 peak = k
-        position = energy[peak]
+        position = axis[peak]
         if 0 < peak < n_ch - 1:
-            x0 = energy[peak - 1]
-            x1 = energy[peak]
-            x2 = energy[peak + 1]
+            x0 = axis[peak - 1]
+            x1 = axis[peak]
+            x2 = axis[peak + 1]
             y0 = smooth[p, peak - 1]
             y1 = smooth[p, peak]
             y2 = smooth[p, peak + 1]
@@ -472,3 +538,45 @@ def l3_peak_position(
                     position = vertex
         out[p] = position
     return out
+
+
+@njit(cache=True, nogil=True)
+def preprocess_spectra(
+    energy: np.ndarray,
+    spectra: np.ndarray,
+    pre_start: float,
+    pre_end: float,
+    power_law: bool,
+    grid: np.ndarray,
+    norm_start: float,
+    norm_end: float,
+    norm_mode: int,
+) -> np.ndarray:
+    """Background removal, resampling and normalisation, fused for one block.
+
+    :func:`subtract_power_law_background` (or :func:`subtract_pre_edge_mean` when
+    ``power_law`` is false), then :func:`resample_spectra` onto ``grid``, then
+    :func:`normalise_spectra` on the grid — one pass, no intermediate arrays
+    outside the block.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(pixels, grid.size)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.arange(690.0, 740.0, 0.1)
+    >>> s = (1e10 * e**-3.0 + np.where(e > 708.0, 5.0, 0.0))[None, :]
+    >>> grid = np.arange(700.0, 730.0, 0.5)
+    >>> out = preprocess_spectra(e, s, 690.0, 704.0, True, grid, 704.0, 727.0, 0)
+    >>> out.shape, round(float(np.trapezoid(out[0, 8:55], grid[8:55])), 6)
+    ((1, 60), 1.0)
+    """
+    if power_law:
+        clean = subtract_power_law_background(energy, spectra, pre_start, pre_end)
+    else:
+        clean = subtract_pre_edge_mean(energy, spectra, pre_start, pre_end)
+    resampled = resample_spectra(energy, clean, grid)
+    return normalise_spectra(grid, resampled, norm_start, norm_end, norm_mode)
