@@ -650,15 +650,15 @@ def _mean_spectrum(signal: BaseSignal) -> np.ndarray:
 
 
 def _compute_array(data, show_progressbar: bool | None) -> np.ndarray:
-    """Compute a Dask array, with a progress bar when asked (HyperSpy preference)."""
+    """Compute a Dask array, with HyperSpy's kind of progress bar when asked."""
     if show_progressbar is None:
         from hyperspy.defaults_parser import preferences
 
         show_progressbar = preferences.General.show_progressbar
     if show_progressbar:
-        from dask.diagnostics import ProgressBar
+        from tqdm.dask import TqdmCallback
 
-        with ProgressBar():
+        with TqdmCallback(desc="Fe L2,3"):
             return compute_into_numpy(data)
     return compute_into_numpy(data)
 
