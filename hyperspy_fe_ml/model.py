@@ -1,0 +1,332 @@
+"""The Fe-state model: predict valence, fractions and coordination from spectra.
+
+:class:`FeStateModel` holds everything prediction needs as plain arrays — input
+standardisation, a principal-component projection, an ensemble of small multilayer
+perceptrons, the conformal calibration of the ensemble spread and the
+out-of-distribution threshold — and stores them without pickle: an ``.npz`` file of
+arrays (read with ``allow_pickle=False``) beside a JSON file with the metadata and
+the SHA-256 of the arrays, checked on every load.
+
+Input spectra are background-removed, resampled onto the model's energy grid and
+normalised to unit white-line integral, i.e. the output of
+:meth:`~hyperspy_fe_ml.signals.FeL23Signal.preprocess_fe_l23`.
+"""
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: What the model predicts, in the order of its output columns.
+OUTPUTS: tuple[str, ...] = (
+    "valence",
+    "fe3_fraction",
+    "td_fraction",
+    "coordination_number",
+)
+#: Physical range of each output: predictions are clipped into it.
+OUTPUT_RANGES: dict[str, tuple[float, float]] = {
+    "valence": (2.0, 4.0),
+    "fe3_fraction": (0.0, 1.0),
+    "td_fraction": (0.0, 1.0),
+    "coordination_number": (4.0, 6.0),
+}
+#: Normal quantile of a central 90 % interval: a calibrated standard deviation is
+#: the 90 % half-width divided by this.
+Z90 = 1.6448536269514722
+FORMAT_NAME = "hyperspy_fe_ml.FeStateModel"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, malformed, or does not match its recorded hash."""
+
+
+@dataclass(frozen=True)
+class MLPMember:
+    """One multilayer perceptron of the ensemble (ReLU hidden layers, linear out)."""
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = x @ w + b
+            if k < len(self.weights) - 1:
+                np.maximum(x, 0.0, out=x)
+        return x
+
+
+@dataclass(frozen=True)
+class FeStateModel:
+    """Ensemble model from preprocessed Fe L2,3 spectra to the Fe state.
+
+    Attributes
+    ----------
+    energy
+        Energy grid (eV) the input spectra must be on.
+    input_mean, input_scale
+        Per-channel standardisation.
+    components
+        Principal axes, shape ``(n_components, channels)``, applied to the
+        standardised spectra.
+    component_scale
+        Standard deviation of each principal component in the training set.
+    members
+        The ensemble.
+    target_mean, target_scale
+        De-standardisation of the outputs (order :data:`OUTPUTS`).
+    interval_scale
+        Conformal factor per output: the 90 % interval half-width is this times the
+        ensemble standard deviation (plus ``interval_floor``).
+    interval_floor
+        Smallest 90 % half-width per output (the ensemble may agree on a wrong
+        answer).
+    ood_threshold
+        Out-of-distribution score above which a spectrum is flagged.
+    info
+        Provenance: training data, settings, versions, metrics (JSON-serialisable).
+    """
+
+    energy: np.ndarray
+    input_mean: np.ndarray
+    input_scale: np.ndarray
+    components: np.ndarray
+    component_scale: np.ndarray
+    members: tuple[MLPMember, ...]
+    target_mean: np.ndarray
+    target_scale: np.ndarray
+    interval_scale: np.ndarray
+    interval_floor: np.ndarray
+    ood_threshold: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of energy channels the model reads."""
+        return int(self.energy.size)
+
+    # -- prediction ------------------------------------------------------------------
+
+    def features(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Principal-component scores and the out-of-distribution score.
+
+        The score is the root-mean-square, in units of the training spread, of the
+        standardised spectrum's part that the principal components do not explain,
+        combined with the Mahalanobis length of its scores: spectra unlike any
+        training spectrum score high on one or the other.
+        """
+        x = (spectra - self.input_mean) / self.input_scale
+        scores = x @ self.components.T
+        residual = x - scores @ self.components
+        unexplained = np.sqrt(np.mean(residual**2, axis=1))
+        mahalanobis = np.sqrt(np.mean((scores / self.component_scale) ** 2, axis=1))
+        return scores, np.hypot(unexplained, mahalanobis)
+
+    def predict(self, spectra: np.ndarray) -> dict[str, np.ndarray]:
+        """Predict the Fe state of each spectrum.
+
+        Parameters
+        ----------
+        spectra
+            Shape ``(n, channels)`` on :attr:`energy`, preprocessed (background
+            removed, normalised to unit white-line integral). Rows with a
+            non-finite value give NaN outputs.
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            Each of shape ``(n,)``: the :data:`OUTPUTS`, each with a calibrated
+            standard deviation ``<name>_std`` (90 % interval = ±1.645 std),
+            ``ood_score`` and the boolean ``ood_flag``.
+
+        Raises
+        ------
+        ValueError
+            When ``spectra`` is not 2-D with :attr:`n_channels` columns.
+        """
+        spectra = np.asarray(spectra, dtype=np.float64)
+        if spectra.ndim != 2 or spectra.shape[1] != self.n_channels:
+            raise ValueError(
+                f"The model reads (n, {self.n_channels}) spectra on its energy grid "
+                f"({self.energy[0]:.1f}–{self.energy[-1]:.1f} eV); got shape "
+                f"{spectra.shape}. Preprocess with `s.preprocess_fe_l23()` or "
+                "resample onto `model.energy`."
+            )
+        n = spectra.shape[0]
+        good = np.all(np.isfinite(spectra), axis=1)
+        result = {name: np.full(n, np.nan) for name in OUTPUTS}
+        result.update({f"{name}_std": np.full(n, np.nan) for name in OUTPUTS})
+        result["ood_score"] = np.full(n, np.nan)
+        result["ood_flag"] = np.ones(n, dtype=bool)
+        if not np.any(good):
+            return result
+        scores, ood = self.features(spectra[good])
+        outputs = np.stack([member(scores.copy()) for member in self.members])
+        outputs = outputs * self.target_scale + self.target_mean
+        mean = outputs.mean(axis=0)
+        spread = outputs.std(axis=0)
+        half_width = self.interval_scale * spread + self.interval_floor
+        for k, name in enumerate(OUTPUTS):
+            lo, hi = OUTPUT_RANGES[name]
+            result[name][good] = np.clip(mean[:, k], lo, hi)
+            result[f"{name}_std"][good] = half_width[:, k] / Z90
+        result["ood_score"][good] = ood
+        result["ood_flag"][good] = ood > self.ood_threshold
+        return result
+
+    # -- storage -------------------------------------------------------------------
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "energy": self.energy,
+            "input_mean": self.input_mean,
+            "input_scale": self.input_scale,
+            "components": self.components,
+            "component_scale": self.component_scale,
+            "target_mean": self.target_mean,
+            "target_scale": self.target_scale,
+            "interval_scale": self.interval_scale,
+            "interval_floor": self.interval_floor,
+        }
+        for m, member in enumerate(self.members):
+            for k, (w, b) in enumerate(zip(member.weights, member.biases, strict=True)):
+                arrays[f"member{m}_w{k}"] = w.astype(np.float32)
+                arrays[f"member{m}_b{k}"] = b.astype(np.float32)
+        return arrays
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``<path>.npz`` (arrays) and ``<path>.json`` (metadata + hash).
+
+        Parameters
+        ----------
+        path
+            File name; the suffix is replaced by ``.npz`` and ``.json``.
+
+        Returns
+        -------
+        pathlib.Path
+            The JSON file, which :meth:`load` reads.
+        """
+        path = Path(path)
+        npz, meta = path.with_suffix(".npz"), path.with_suffix(".json")
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        with open(npz, "wb") as handle:
+            np.savez_compressed(handle, **self._arrays())
+        document = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "outputs": list(OUTPUTS),
+            "n_members": len(self.members),
+            "n_layers": len(self.members[0].weights) if self.members else 0,
+            "ood_threshold": float(self.ood_threshold),
+            "arrays": npz.name,
+            "arrays_sha256": _sha256(npz),
+            "info": self.info,
+        }
+        meta.write_text(
+            json.dumps(document, indent=2, sort_keys=True, default=_jsonable)
+        )
+        return meta
+
+    @classmethod
+    def load(cls, path: str | Path, *, sha256: str | None = None) -> "FeStateModel":
+        """Read a model written by :meth:`save`, checking its hash first.
+
+        Parameters
+        ----------
+        path
+            The ``.json`` file (or the common stem).
+        sha256
+            Expected SHA-256 of the array file; ``None`` trusts the hash recorded in
+            the JSON file (which still catches corruption and edits of the arrays).
+
+        Raises
+        ------
+        ModelFileError
+            When a file is missing, not a model, of an unknown format version, or
+            its arrays do not match the hash.
+        """
+        meta = Path(path).with_suffix(".json")
+        if not meta.is_file():
+            raise ModelFileError(
+                f"No model file at {meta}. Pass the .json file written by "
+                "FeStateModel.save, or use the default model (model=None)."
+            )
+        try:
+            document = json.loads(meta.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ModelFileError(f"{meta} is not a model file: {error}.") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+            raise ModelFileError(
+                f"{meta} is not a hyperspy_fe_ml model file (no '{FORMAT_NAME}' "
+                "format tag). Pass a file written by FeStateModel.save."
+            )
+        if document.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{meta} has model format version {document.get('format_version')}, "
+                f"this package reads version {FORMAT_VERSION}. Retrain with "
+                "`fe-ml train` or update hyperspy_fe_ml."
+            )
+        npz = meta.with_name(document["arrays"])
+        if not npz.is_file():
+            raise ModelFileError(f"The array file {npz} of model {meta} is missing.")
+        expected = sha256 or document["arrays_sha256"]
+        actual = _sha256(npz)
+        if actual != expected:
+            raise ModelFileError(
+                f"The arrays of model {meta} do not match their hash (expected "
+                f"{expected[:12]}…, found {actual[:12]}…): the file is corrupt or was "
+                "changed. Reinstall the package or retrain with `fe-ml train`."
+            )
+        with np.load(npz, allow_pickle=False) as arrays:
+            data = {key: arrays[key] for key in arrays.files}
+        members = []
+        for m in range(int(document["n_members"])):
+            layers = range(int(document["n_layers"]))
+            members.append(
+                MLPMember(
+                    weights=tuple(
+                        data[f"member{m}_w{k}"].astype(np.float64) for k in layers
+                    ),
+                    biases=tuple(
+                        data[f"member{m}_b{k}"].astype(np.float64) for k in layers
+                    ),
+                )
+            )
+        return cls(
+            energy=data["energy"],
+            input_mean=data["input_mean"],
+            input_scale=data["input_scale"],
+            components=data["components"],
+            component_scale=data["component_scale"],
+            members=tuple(members),
+            target_mean=data["target_mean"],
+            target_scale=data["target_scale"],
+            interval_scale=data["interval_scale"],
+            interval_floor=data["interval_floor"],
+            ood_threshold=float(document["ood_threshold"]),
+            info=document.get("info", {}),
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")

@@ -1,0 +1,1 @@
+"""Training: mixtures and augmentation (dataset), fitting, evaluation."""

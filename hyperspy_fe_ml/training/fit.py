@@ -1,0 +1,271 @@
+"""Fit a :class:`~hyperspy_fe_ml.model.FeStateModel` to labelled spectra.
+
+scikit-learn does the fitting — :class:`~sklearn.decomposition.PCA` for the
+projection and :class:`~sklearn.neural_network.MLPRegressor` for each ensemble
+member, trained on bootstrap resamples with its own seed — and the fitted weights are
+copied into the model's plain arrays, so that the shipped model needs neither pickle
+nor scikit-learn's objects to predict.
+
+Calibration is split-conformal on a separate calibration set (spectra whose library
+parameter sets the training never saw): for each output the 90 % interval
+half-width is ``c * (spread + s0)``, with ``spread`` the ensemble standard
+deviation, ``s0`` a quarter of its median (so a confident ensemble still gets a
+finite interval) and ``c`` the finite-sample 90 % quantile of
+``|error| / (spread + s0)``.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from hyperspy_fe_ml.model import OUTPUTS, FeStateModel, MLPMember
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Settings of :func:`fit_fe_state_model`.
+
+    Attributes
+    ----------
+    n_components
+        Principal components kept (the spectra's information sits in a few tens).
+    hidden_layers
+        Sizes of the hidden layers of each perceptron.
+    n_members
+        Ensemble size (its spread is the raw uncertainty).
+    alpha
+        L2 penalty of the perceptrons.
+    max_iter
+        Epochs at most (early stopping on 10 % of each member's data).
+    batch_size, learning_rate_init
+        Adam mini-batch size and step.
+    bootstrap
+        Train each member on a bootstrap resample (diversity of the ensemble).
+    coverage
+        Nominal coverage of the calibrated intervals.
+    ood_quantile
+        Quantile of the calibration set's out-of-distribution scores that sets the
+        flag threshold.
+    seed
+        Seed of everything random.
+    """
+
+    n_components: int = 48
+    hidden_layers: tuple[int, ...] = (128, 64)
+    n_members: int = 5
+    alpha: float = 1e-4
+    max_iter: int = 300
+    batch_size: int = 256
+    learning_rate_init: float = 1e-3
+    bootstrap: bool = True
+    coverage: float = 0.90
+    ood_quantile: float = 0.995
+    seed: int = 0
+
+
+def fit_fe_state_model(
+    energy: np.ndarray,
+    train_spectra: np.ndarray,
+    train_targets: np.ndarray,
+    calibration_spectra: np.ndarray,
+    calibration_targets: np.ndarray,
+    settings: FitSettings = FitSettings(),
+    info: dict[str, Any] | None = None,
+) -> FeStateModel:
+    """Fit the projection, the ensemble, the interval calibration and the OOD threshold.
+
+    Parameters
+    ----------
+    energy
+        Energy grid of the spectra, eV, shape ``(channels,)``.
+    train_spectra, calibration_spectra
+        Preprocessed spectra, shape ``(n, channels)``, finite.
+    train_targets, calibration_targets
+        Shape ``(n, len(OUTPUTS))``, columns in the order of
+        :data:`~hyperspy_fe_ml.model.OUTPUTS`.
+    settings
+        See :class:`FitSettings`.
+    info
+        Provenance to store in the model (merged with the settings).
+
+    Returns
+    -------
+    FeStateModel
+
+    Raises
+    ------
+    ValueError
+        On shape mismatches or non-finite training data.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.neural_network import MLPRegressor
+
+    energy = np.asarray(energy, dtype=np.float64)
+    x_train = _checked(train_spectra, energy, "train_spectra")
+    x_cal = _checked(calibration_spectra, energy, "calibration_spectra")
+    y_train = _checked_targets(train_targets, x_train.shape[0], "train_targets")
+    y_cal = _checked_targets(calibration_targets, x_cal.shape[0], "calibration_targets")
+
+    input_mean = x_train.mean(axis=0)
+    input_scale = x_train.std(axis=0)
+    input_scale = np.maximum(input_scale, 1e-6 * max(float(input_scale.max()), 1e-12))
+    z_train = (x_train - input_mean) / input_scale
+    n_components = min(settings.n_components, *z_train.shape)
+    pca = PCA(n_components=n_components, random_state=settings.seed)
+    scores = pca.fit_transform(z_train)
+    # PCA centres on its own mean; fold it into input_mean so that prediction is a
+    # plain projection of the standardised spectrum.
+    input_mean = input_mean + pca.mean_ * input_scale
+    components = pca.components_.astype(np.float64)
+    component_scale = np.sqrt(np.maximum(pca.explained_variance_, 1e-12))
+
+    target_mean = y_train.mean(axis=0)
+    target_scale = np.maximum(y_train.std(axis=0), 1e-6)
+    t_train = (y_train - target_mean) / target_scale
+
+    rng = np.random.default_rng(settings.seed)
+    members = []
+    for m in range(settings.n_members):
+        if settings.bootstrap:
+            rows = rng.integers(0, scores.shape[0], scores.shape[0])
+        else:
+            rows = np.arange(scores.shape[0])
+        regressor = MLPRegressor(
+            hidden_layer_sizes=settings.hidden_layers,
+            alpha=settings.alpha,
+            batch_size=min(settings.batch_size, rows.size),
+            learning_rate_init=settings.learning_rate_init,
+            max_iter=settings.max_iter,
+            early_stopping=rows.size >= 50,
+            n_iter_no_change=15,
+            random_state=settings.seed * 1000 + m,
+        )
+        regressor.fit(scores[rows], t_train[rows])
+        members.append(
+            MLPMember(
+                weights=tuple(np.asarray(w, np.float64) for w in regressor.coefs_),
+                biases=tuple(np.asarray(b, np.float64) for b in regressor.intercepts_),
+            )
+        )
+
+    provisional = FeStateModel(
+        energy=energy,
+        input_mean=input_mean,
+        input_scale=input_scale,
+        components=components,
+        component_scale=component_scale,
+        members=tuple(members),
+        target_mean=target_mean,
+        target_scale=target_scale,
+        interval_scale=np.ones(len(OUTPUTS)),
+        interval_floor=np.zeros(len(OUTPUTS)),
+        ood_threshold=math.inf,
+    )
+    mean, spread, ood = ensemble_outputs(provisional, x_cal)
+    interval_scale, interval_floor = conformal_calibration(
+        np.abs(mean - y_cal), spread, settings.coverage
+    )
+    ood_threshold = float(np.quantile(ood, settings.ood_quantile))
+    return FeStateModel(
+        energy=energy,
+        input_mean=input_mean,
+        input_scale=input_scale,
+        components=components,
+        component_scale=component_scale,
+        members=tuple(members),
+        target_mean=target_mean,
+        target_scale=target_scale,
+        interval_scale=interval_scale,
+        interval_floor=interval_floor,
+        ood_threshold=ood_threshold,
+        info={
+            "fit_settings": asdict(settings),
+            "explained_variance": float(pca.explained_variance_ratio_.sum()),
+            "n_train": int(x_train.shape[0]),
+            "n_calibration": int(x_cal.shape[0]),
+            **(info or {}),
+        },
+    )
+
+
+def ensemble_outputs(
+    model: FeStateModel, spectra: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unclipped ensemble mean, ensemble standard deviation and OOD score.
+
+    Returns
+    -------
+    mean, spread
+        Shape ``(n, len(OUTPUTS))``.
+    ood
+        Shape ``(n,)``.
+    """
+    scores, ood = model.features(np.asarray(spectra, dtype=np.float64))
+    outputs = np.stack([member(scores.copy()) for member in model.members])
+    outputs = outputs * model.target_scale + model.target_mean
+    return outputs.mean(axis=0), outputs.std(axis=0), ood
+
+
+def conformal_calibration(
+    abs_error: np.ndarray, spread: np.ndarray, coverage: float = 0.90
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised split-conformal factors for intervals ``c * (spread + s0)``.
+
+    Parameters
+    ----------
+    abs_error
+        ``|prediction - truth|`` on the calibration set, shape ``(n, k)``.
+    spread
+        Ensemble standard deviation, same shape.
+    coverage
+        Target coverage.
+
+    Returns
+    -------
+    scale, floor
+        Per output: the interval half-width is ``scale * spread + floor``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> spread = rng.uniform(0.5, 2.0, (4000, 1))
+    >>> error = np.abs(rng.normal(0.0, spread))
+    >>> scale, floor = conformal_calibration(error, spread, 0.9)
+    >>> bool(np.mean(error <= scale * spread + floor) >= 0.9)
+    True
+    """
+    n = abs_error.shape[0]
+    s0 = 0.25 * np.median(spread, axis=0) + 1e-9
+    ratio = abs_error / (spread + s0)
+    level = min(1.0, math.ceil((n + 1) * coverage) / n)
+    scale = np.quantile(ratio, level, axis=0, method="higher")
+    return scale, scale * s0
+
+
+def _checked(spectra: np.ndarray, energy: np.ndarray, name: str) -> np.ndarray:
+    spectra = np.asarray(spectra, dtype=np.float64)
+    if spectra.ndim != 2 or spectra.shape[1] != energy.size:
+        raise ValueError(
+            f"{name} must have shape (n, {energy.size}) to match the energy grid; "
+            f"got {spectra.shape}."
+        )
+    if not np.all(np.isfinite(spectra)):
+        raise ValueError(
+            f"{name} contains NaN or inf: drop those spectra before fitting."
+        )
+    return spectra
+
+
+def _checked_targets(targets: np.ndarray, n: int, name: str) -> np.ndarray:
+    targets = np.asarray(targets, dtype=np.float64)
+    if targets.shape != (n, len(OUTPUTS)):
+        raise ValueError(
+            f"{name} must have shape ({n}, {len(OUTPUTS)}) with columns {OUTPUTS}; "
+            f"got {targets.shape}."
+        )
+    if not np.all(np.isfinite(targets)):
+        raise ValueError(f"{name} contains NaN or inf.")
+    return targets
