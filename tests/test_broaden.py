@@ -1,0 +1,160 @@
+"""Broadening kernels against analytic references, compiled and as pure Python."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hyperspy_fe_ml.kernels.broaden import (
+    bin_edges,
+    broaden_sticks,
+    continuum_step,
+    gaussian_broaden,
+)
+
+IMPLEMENTATIONS = ["compiled", "py_func"]
+
+
+def _impl(func, which):
+    return func if which == "compiled" else func.py_func
+
+
+def _one(value):
+    return np.array([float(value)])
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_lorentzian_area_is_the_analytic_integral(which):
+    # Area inside [a, b] of a Lorentzian of HWHM g at x0:
+    # (atan((b - x0) / g) - atan((a - x0) / g)) / pi, exact for any channel width.
+    e = np.arange(700.0, 730.0, 0.3)
+    a, b = bin_edges(e)[[0, -1]]
+    x0, amp, fwhm = 709.37, 2.5, 0.8
+    y = _impl(broaden_sticks, which)(
+        e,
+        _one(x0),
+        _one(amp),
+        np.array([3], np.int8),
+        np.array([0, 1]),
+        _one(fwhm),
+        _one(5.0),
+    )
+    g = fwhm / 2
+    expected = amp * (math.atan((b - x0) / g) - math.atan((a - x0) / g)) / math.pi
+    assert y.shape == (1, e.size)
+    # Exact near the line, bin-centre values far from it: the area is kept to 1e-6.
+    assert np.sum(y[0] * np.diff(bin_edges(e))) == pytest.approx(expected, rel=1e-6)
+    # The line shape at a channel is the bin average of the Lorentzian.
+    j = 31
+    lo, hi = bin_edges(e)[j : j + 2]
+    mean = amp * (math.atan((hi - x0) / g) - math.atan((lo - x0) / g)) / math.pi
+    assert y[0, j] == pytest.approx(mean / (hi - lo), rel=1e-12)
+    # Far from the line (> 50 bins + 5 HWHM) the bin average to 1e-3.
+    e = np.arange(690.0, 740.0, 0.02)
+    y = _impl(broaden_sticks, which)(
+        e,
+        _one(x0),
+        _one(amp),
+        np.array([3], np.int8),
+        np.array([0, 1]),
+        _one(fwhm),
+        _one(5.0),
+    )[0]
+    edges = bin_edges(e)
+    exact = amp * np.diff(np.arctan((edges - x0) / g)) / math.pi / np.diff(edges)
+    np.testing.assert_allclose(y, exact, rtol=1e-3)
+    near = np.abs(e - x0) < 2.0
+    np.testing.assert_allclose(y[near], exact[near], rtol=1e-12)
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_l3_and_l2_widths_are_separate(which):
+    e = np.arange(700.0, 730.0, 0.01)
+    pos = np.array([708.0, 721.0])
+    amp = np.array([1.0, 1.0])
+    edge = np.array([3, 2], np.int8)
+    y = _impl(broaden_sticks, which)(
+        e, pos, amp, edge, np.array([0, 2]), _one(0.4), _one(1.6)
+    )[0]
+    # Peak density of a Lorentzian of unit area: 2 / (pi * FWHM).
+    assert y[np.abs(e - 708.0).argmin()] == pytest.approx(2 / (math.pi * 0.4), 1e-3)
+    assert y[np.abs(e - 721.0).argmin()] == pytest.approx(2 / (math.pi * 1.6), 1e-3)
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_zero_width_puts_the_stick_in_its_bin(which):
+    e = np.arange(0.0, 10.0, 0.5)
+    y = _impl(broaden_sticks, which)(
+        e,
+        _one(3.1),
+        _one(2.0),
+        np.array([3], np.int8),
+        np.array([0, 1]),
+        _one(0.0),
+        _one(0.0),
+    )[0]
+    assert np.flatnonzero(y).tolist() == [6]
+    assert y[6] == pytest.approx(2.0 / 0.5)
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_gaussian_conserves_area_and_matches_the_analytic_width(which):
+    e = np.arange(690.0, 740.0, 0.05)
+    y = np.zeros((2, e.size))
+    y[0, 400] = 1.0 / 0.05  # unit area at 710 eV
+    y[1] = np.exp(-0.5 * ((e - 712.0) / 0.4) ** 2)
+    fwhm = np.array([1.2, 0.9])
+    out = _impl(gaussian_broaden, which)(e, y, fwhm)
+    assert out.sum(axis=1) * 0.05 == pytest.approx(y.sum(axis=1) * 0.05, rel=1e-12)
+    sigma = 1.2 / (2 * math.sqrt(2 * math.log(2)))
+    assert out[0].max() == pytest.approx(1 / (sigma * math.sqrt(2 * math.pi)), 1e-3)
+    # Gaussian * Gaussian: the variances add.
+    s2 = math.sqrt(0.4**2 + (0.9 / (2 * math.sqrt(2 * math.log(2)))) ** 2)
+    expected = 0.4 / s2 * np.exp(-0.5 * ((e - 712.0) / s2) ** 2)
+    assert np.max(np.abs(out[1] - expected)) < 1e-4
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_gaussian_zero_width_is_identity(which):
+    e = np.linspace(0, 1, 11)
+    y = np.random.default_rng(0).random((3, 11))
+    out = _impl(gaussian_broaden, which)(e, y, np.zeros(3))
+    np.testing.assert_array_equal(out, y)
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_continuum_step_heights_are_two_to_one(which):
+    e = np.array([600.0, 708.0, 715.0, 721.0, 1e5])
+    y = _impl(continuum_step, which)(
+        e, _one(708.0), _one(721.0), _one(0.3), _one(0.5), _one(1.5)
+    )[0]
+    assert y[0] == pytest.approx(0.0, abs=1e-3)
+    assert y[1] == pytest.approx(0.15 + 0.15 * (0.5 + math.atan(-13 / 0.75) / math.pi))
+    # Between the edges mostly the L3 step; far above both: L3 + L2 = 0.3 + 0.15.
+    step3 = 0.3 * (0.5 + math.atan(7 / 0.25) / math.pi)
+    step2 = 0.15 * (0.5 + math.atan(-6 / 0.75) / math.pi)
+    assert y[2] == pytest.approx(step3 + step2, rel=1e-12)
+    assert y[3] == pytest.approx(0.3 * (0.5 + math.atan(13 / 0.25) / math.pi) + 0.075)
+    assert y[4] == pytest.approx(0.45, rel=1e-5)
+    jump3 = y[2] - y[0]
+    jump2 = y[4] - y[2]
+    assert jump3 / jump2 == pytest.approx(2.0, rel=0.05)
+
+
+def test_bin_edges_non_uniform():
+    e = np.array([1.0, 2.0, 4.0, 8.0])
+    np.testing.assert_allclose(bin_edges(e), [0.5, 1.5, 3.0, 6.0, 10.0])
+    np.testing.assert_allclose(bin_edges.py_func(e), bin_edges(e))
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_gaussian_uniform_fast_path_equals_general_path(which):
+    e = np.arange(700.0, 720.0, 0.05)
+    bumped = e.copy()
+    bumped[0] -= 1e-4  # no longer uniform: the general path
+    y = np.random.default_rng(1).random((2, e.size))
+    fwhm = np.array([0.3, 1.1])
+    fast = _impl(gaussian_broaden, which)(e, y, fwhm)
+    slow = _impl(gaussian_broaden, which)(bumped, y, fwhm)
+    # Away from the bumped end (5 sigma = 47 channels) the two paths agree.
+    np.testing.assert_allclose(fast[:, 60:], slow[:, 60:], rtol=1e-5)
