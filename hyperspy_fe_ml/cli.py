@@ -41,6 +41,49 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    import time
+
+    from hyperspy_fe_ml.training.train import TrainingSettings, train_model
+
+    settings = TrainingSettings(
+        n_train=args.n_train,
+        n_calibration=args.n_calibration,
+        n_test=args.n_test,
+        seed=args.seed,
+    )
+    start = time.perf_counter()
+    print(
+        f"fe-ml train: {settings.n_train} training, {settings.n_calibration} "
+        f"calibration spectra from the shipped library, seed {settings.seed}"
+    )
+    model, data = train_model(settings, show_progressbar=not args.quiet)
+    path = model.save(args.output)
+    p = model.predict(data.test[0])
+    rmse = float(((p["valence"] - data.test[1][:, 0]) ** 2).mean() ** 0.5)
+    print(f"held-out test valence RMSE {rmse:.3f} ({len(data.test[0])} spectra)")
+    print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hyperspy_fe_ml.training.report import evaluate_model
+
+    card = evaluate_model(
+        model_path=args.model,
+        standards=args.standards,
+        card=Path(args.card),
+        figure=Path(args.figure),
+        n_test=args.n_test,
+        compare=not args.no_compare,
+        show_progressbar=not args.quiet,
+    )
+    print(f"wrote {card}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fe-ml`` argument parser with all sub-commands."""
     parser = argparse.ArgumentParser(
@@ -66,6 +109,53 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="noise seed")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
+
+    train = commands.add_parser(
+        "train",
+        help="train the Fe-state model from the shipped library (seeded)",
+        description=(
+            "Draw augmented mixtures of library spectra, split by parameter set, "
+            "fit the PCA + MLP ensemble, calibrate its intervals and OOD threshold, "
+            "and write the model (.json + .npz)."
+        ),
+    )
+    train.add_argument("-o", "--output", default="fe_state_model.json")
+    train.add_argument("--n-train", type=int, default=40_000)
+    train.add_argument("--n-calibration", type=int, default=8_000)
+    train.add_argument("--n-test", type=int, default=8_000)
+    train.add_argument("--seed", type=int, default=2026)
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="measure a model and write its model card",
+        description=(
+            "Score the model on its held-out test sets, robustness sweeps, a "
+            "comparison of model families and experimental standards, and write "
+            "the model card (Markdown) and its figure."
+        ),
+    )
+    evaluate.add_argument(
+        "--model", default=None, help="model .json (default: the shipped model)"
+    )
+    evaluate.add_argument(
+        "--standards",
+        default=None,
+        help="folder of experimental standards (.csv with labels, .msa)",
+    )
+    evaluate.add_argument("--card", default="docs/model_card.md")
+    evaluate.add_argument("--figure", default="docs/figures/robustness.png")
+    evaluate.add_argument("--n-test", type=int, default=None)
+    evaluate.add_argument(
+        "--no-compare", action="store_true", help="skip the model-family comparison"
+    )
+    evaluate.add_argument("-q", "--quiet", action="store_true")
+    evaluate.set_defaults(func=_evaluate)
+
+    from hyperspy_fe_ml.library.generate import add_simulate_command
+
+    add_simulate_command(commands)
     return parser
 
 

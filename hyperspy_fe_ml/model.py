@@ -16,6 +16,8 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,15 @@ OUTPUT_RANGES: dict[str, tuple[float, float]] = {
 Z90 = 1.6448536269514722
 FORMAT_NAME = "hyperspy_fe_ml.FeStateModel"
 FORMAT_VERSION = 1
+#: First window of the L3 centroid search, eV (L3, not L2, at offsets of ±3 eV).
+L3_CENTROID_WINDOW_EV = (702.0, 716.0)
+#: Where the model moves each spectrum's L3 centroid before reading its shape, eV.
+L3_ALIGN_EV = 709.0
+#: The shipped default model, in ``hyperspy_fe_ml/data`` (written by
+#: ``fe-ml train -o hyperspy_fe_ml/data/fe_state_model.json``).
+DEFAULT_MODEL_FILE = "fe_state_model.json"
+#: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
+DEFAULT_MODEL_SHA256 = ""
 
 
 class ModelFileError(ValueError):
@@ -70,7 +81,10 @@ class FeStateModel:
     energy
         Energy grid (eV) the input spectra must be on.
     input_mean, input_scale
-        Per-channel standardisation.
+        Per-channel standardisation of the aligned spectra.
+    centroid_mean, centroid_scale
+        Standardisation of the measured L3 centroid, the one input that carries
+        the absolute energy.
     components
         Principal axes, shape ``(n_components, channels)``, applied to the
         standardised spectra.
@@ -95,6 +109,8 @@ class FeStateModel:
     energy: np.ndarray
     input_mean: np.ndarray
     input_scale: np.ndarray
+    centroid_mean: float
+    centroid_scale: float
     components: np.ndarray
     component_scale: np.ndarray
     members: tuple[MLPMember, ...]
@@ -113,19 +129,29 @@ class FeStateModel:
     # -- prediction ------------------------------------------------------------------
 
     def features(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Principal-component scores and the out-of-distribution score.
+        """Model inputs and the out-of-distribution score of each spectrum.
 
-        The score is the root-mean-square, in units of the training spread, of the
-        standardised spectrum's part that the principal components do not explain,
-        combined with the Mahalanobis length of its scores: spectra unlike any
-        training spectrum score high on one or the other.
+        Each spectrum is shifted so that its L3 centroid sits at
+        :data:`L3_ALIGN_EV` (its shape then no longer depends on the energy
+        offset), standardised and projected on the principal components; the
+        inputs are those scores plus the standardised centroid itself, from which
+        the ensemble learns how far to trust the absolute energy.
+
+        The OOD score combines the root-mean-square, in units of the training
+        spread, of the standardised spectrum's part the components do not explain
+        and the Mahalanobis length of its scores: spectra unlike any training
+        spectrum score high on one or the other. Rows without an L3 centroid are
+        NaN.
         """
-        x = (spectra - self.input_mean) / self.input_scale
+        centroid, aligned = align_on_l3(self.energy, spectra)
+        x = (aligned - self.input_mean) / self.input_scale
         scores = x @ self.components.T
         residual = x - scores @ self.components
         unexplained = np.sqrt(np.mean(residual**2, axis=1))
         mahalanobis = np.sqrt(np.mean((scores / self.component_scale) ** 2, axis=1))
-        return scores, np.hypot(unexplained, mahalanobis)
+        position = (centroid - self.centroid_mean) / self.centroid_scale
+        inputs = np.concatenate([scores, position[:, None]], axis=1)
+        return inputs, np.hypot(unexplained, mahalanobis)
 
     def predict(self, spectra: np.ndarray) -> dict[str, np.ndarray]:
         """Predict the Fe state of each spectrum.
@@ -165,8 +191,13 @@ class FeStateModel:
         result["ood_flag"] = np.ones(n, dtype=bool)
         if not np.any(good):
             return result
-        scores, ood = self.features(spectra[good])
-        outputs = np.stack([member(scores.copy()) for member in self.members])
+        inputs, ood = self.features(spectra[good])
+        known = np.isfinite(ood) & np.all(np.isfinite(inputs), axis=1)
+        good[good] = known
+        inputs, ood = inputs[known], ood[known]
+        if not np.any(good):
+            return result
+        outputs = np.stack([member(inputs.copy()) for member in self.members])
         outputs = outputs * self.target_scale + self.target_mean
         mean = outputs.mean(axis=0)
         spread = outputs.std(axis=0)
@@ -186,6 +217,7 @@ class FeStateModel:
             "energy": self.energy,
             "input_mean": self.input_mean,
             "input_scale": self.input_scale,
+            "centroid": np.array([self.centroid_mean, self.centroid_scale]),
             "components": self.components,
             "component_scale": self.component_scale,
             "target_mean": self.target_mean,
@@ -302,6 +334,8 @@ class FeStateModel:
             energy=data["energy"],
             input_mean=data["input_mean"],
             input_scale=data["input_scale"],
+            centroid_mean=float(data["centroid"][0]),
+            centroid_scale=float(data["centroid"][1]),
             components=data["components"],
             component_scale=data["component_scale"],
             members=tuple(members),
@@ -312,6 +346,55 @@ class FeStateModel:
             ood_threshold=float(document["ood_threshold"]),
             info=document.get("info", {}),
         )
+
+
+def align_on_l3(
+    energy: np.ndarray, spectra: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """L3 centroid of each spectrum and the spectra shifted to put it at 709 eV.
+
+    Returns
+    -------
+    centroid
+        Shape ``(n,)``, eV (NaN where no L3 line is found).
+    aligned
+        Shape ``(n, channels)``; ends held (pre-edge below, continuum above).
+    """
+    from hyperspy_fe_ml.kernels.augment import distort_energy_scale
+    from hyperspy_fe_ml.kernels.preprocess import l3_centroid
+
+    spectra = np.ascontiguousarray(spectra, dtype=np.float64)
+    energy = np.ascontiguousarray(energy, dtype=np.float64)
+    centroid = l3_centroid(energy, spectra, *L3_CENTROID_WINDOW_EV, 5.0, 3)
+    shift = np.where(np.isfinite(centroid), centroid - L3_ALIGN_EV, 0.0)
+    zeros = np.zeros_like(shift)
+    aligned = distort_energy_scale(
+        energy, spectra, shift, zeros, zeros, float(energy.mean())
+    )
+    return centroid, aligned
+
+
+def default_model_path() -> Path:
+    """Path of the shipped default model's JSON file."""
+    return Path(str(resources.files("hyperspy_fe_ml") / "data" / DEFAULT_MODEL_FILE))
+
+
+@lru_cache(maxsize=1)
+def load_default_model() -> FeStateModel:
+    """The shipped default model, checked against its pinned hash.
+
+    Raises
+    ------
+    ModelFileError
+        When the shipped files are missing or changed.
+
+    Examples
+    --------
+    >>> model = load_default_model()
+    >>> model.n_channels
+    300
+    """
+    return FeStateModel.load(default_model_path(), sha256=DEFAULT_MODEL_SHA256 or None)
 
 
 def _sha256(path: Path) -> str:

@@ -580,3 +580,72 @@ def preprocess_spectra(
         clean = subtract_pre_edge_mean(energy, spectra, pre_start, pre_end)
     resampled = resample_spectra(energy, clean, grid)
     return normalise_spectra(grid, resampled, norm_start, norm_end, norm_mode)
+
+
+@njit(cache=True, nogil=True)
+def l3_centroid(
+    energy: np.ndarray,
+    spectra: np.ndarray,
+    start: float,
+    end: float,
+    half_width: float,
+    iterations: int,
+) -> np.ndarray:
+    """Intensity centroid of the Fe L3 white line of each spectrum.
+
+    The centroid of the positive intensity in ``[start, end]``, then
+    ``iterations`` times re-centred on a window of ``± half_width`` eV around the
+    previous centroid, which settles on L3 whatever the energy offset (within a few
+    eV) and averages over noise far better than a maximum does.
+
+    Parameters
+    ----------
+    energy
+        Energy axis, eV, shape ``(channels,)``.
+    spectra
+        Background-free spectra, shape ``(pixels, channels)``.
+    start, end
+        First window, eV (the L3 line and not L2: e.g. 702–716 eV).
+    half_width
+        Half-width of the re-centred windows, eV.
+    iterations
+        Re-centring steps.
+
+    Returns
+    -------
+    numpy.ndarray
+        Centroid per spectrum, eV; NaN when a window holds no positive intensity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.arange(700.0, 730.0, 0.1)
+    >>> s = np.exp(-0.5 * ((e - 709.3) / 0.7) ** 2)
+    >>> s += 0.5 * np.exp(-0.5 * ((e - 722.0) / 0.8) ** 2)
+    >>> round(float(l3_centroid(e, s[None, :], 702.0, 716.0, 5.0, 3)[0]), 3)
+    709.3
+    """
+    n_pix = spectra.shape[0]
+    out = np.full(n_pix, np.nan)
+    for p in range(n_pix):
+        lo_e = start
+        hi_e = end
+        centre = np.nan
+        for _ in range(iterations + 1):
+            lo = np.searchsorted(energy, lo_e, side="left")
+            hi = np.searchsorted(energy, hi_e, side="right")
+            total = 0.0
+            moment = 0.0
+            for k in range(lo, hi):
+                v = spectra[p, k]
+                if np.isfinite(v) and v > 0.0:
+                    total += v
+                    moment += v * energy[k]
+            if total <= 0.0:
+                centre = np.nan
+                break
+            centre = moment / total
+            lo_e = centre - half_width
+            hi_e = centre + half_width
+        out[p] = centre
+    return out

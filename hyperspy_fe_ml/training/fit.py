@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperspy_fe_ml.model import OUTPUTS, FeStateModel, MLPMember
+from hyperspy_fe_ml.model import OUTPUTS, FeStateModel, MLPMember, align_on_l3
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ class FitSettings:
         Seed of everything random.
     """
 
-    n_components: int = 48
-    hidden_layers: tuple[int, ...] = (128, 64)
+    n_components: int = 64
+    hidden_layers: tuple[int, ...] = (256, 128)
     n_members: int = 5
     alpha: float = 1e-4
     max_iter: int = 300
@@ -108,6 +108,16 @@ def fit_fe_state_model(
     y_train = _checked_targets(train_targets, x_train.shape[0], "train_targets")
     y_cal = _checked_targets(calibration_targets, x_cal.shape[0], "calibration_targets")
 
+    centroid, aligned = align_on_l3(energy, x_train)
+    usable = np.isfinite(centroid)
+    if not np.all(usable):
+        raise ValueError(
+            f"{int((~usable).sum())} training spectra have no L3 line to align on; "
+            "drop them before fitting."
+        )
+    centroid_mean = float(centroid.mean())
+    centroid_scale = float(max(centroid.std(), 1e-3))
+    x_train = aligned
     input_mean = x_train.mean(axis=0)
     input_scale = x_train.std(axis=0)
     input_scale = np.maximum(input_scale, 1e-6 * max(float(input_scale.max()), 1e-12))
@@ -115,6 +125,9 @@ def fit_fe_state_model(
     n_components = min(settings.n_components, *z_train.shape)
     pca = PCA(n_components=n_components, random_state=settings.seed)
     scores = pca.fit_transform(z_train)
+    inputs = np.concatenate(
+        [scores, ((centroid - centroid_mean) / centroid_scale)[:, None]], axis=1
+    )
     # PCA centres on its own mean; fold it into input_mean so that prediction is a
     # plain projection of the standardised spectrum.
     input_mean = input_mean + pca.mean_ * input_scale
@@ -129,9 +142,9 @@ def fit_fe_state_model(
     members = []
     for m in range(settings.n_members):
         if settings.bootstrap:
-            rows = rng.integers(0, scores.shape[0], scores.shape[0])
+            rows = rng.integers(0, inputs.shape[0], inputs.shape[0])
         else:
-            rows = np.arange(scores.shape[0])
+            rows = np.arange(inputs.shape[0])
         regressor = MLPRegressor(
             hidden_layer_sizes=settings.hidden_layers,
             alpha=settings.alpha,
@@ -142,7 +155,7 @@ def fit_fe_state_model(
             n_iter_no_change=15,
             random_state=settings.seed * 1000 + m,
         )
-        regressor.fit(scores[rows], t_train[rows])
+        regressor.fit(inputs[rows], t_train[rows])
         members.append(
             MLPMember(
                 weights=tuple(np.asarray(w, np.float64) for w in regressor.coefs_),
@@ -154,6 +167,8 @@ def fit_fe_state_model(
         energy=energy,
         input_mean=input_mean,
         input_scale=input_scale,
+        centroid_mean=centroid_mean,
+        centroid_scale=centroid_scale,
         components=components,
         component_scale=component_scale,
         members=tuple(members),
@@ -164,6 +179,8 @@ def fit_fe_state_model(
         ood_threshold=math.inf,
     )
     mean, spread, ood = ensemble_outputs(provisional, x_cal)
+    usable = np.isfinite(ood) & np.all(np.isfinite(mean), axis=1)
+    mean, spread, ood, y_cal = mean[usable], spread[usable], ood[usable], y_cal[usable]
     interval_scale, interval_floor = conformal_calibration(
         np.abs(mean - y_cal), spread, settings.coverage
     )
@@ -172,6 +189,8 @@ def fit_fe_state_model(
         energy=energy,
         input_mean=input_mean,
         input_scale=input_scale,
+        centroid_mean=centroid_mean,
+        centroid_scale=centroid_scale,
         components=components,
         component_scale=component_scale,
         members=tuple(members),
@@ -202,8 +221,8 @@ def ensemble_outputs(
     ood
         Shape ``(n,)``.
     """
-    scores, ood = model.features(np.asarray(spectra, dtype=np.float64))
-    outputs = np.stack([member(scores.copy()) for member in model.members])
+    inputs, ood = model.features(np.asarray(spectra, dtype=np.float64))
+    outputs = np.stack([member(inputs.copy()) for member in model.members])
     outputs = outputs * model.target_scale + model.target_mean
     return outputs.mean(axis=0), outputs.std(axis=0), ood
 

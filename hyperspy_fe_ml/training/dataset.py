@@ -1,0 +1,364 @@
+"""Training data: random mixtures of library spectra, augmented, with labels.
+
+A pixel of a real sample holds iron on one or several sites. Each training spectrum
+is a mixture of one to three parameter sets of the multiplet library (valence ×
+site symmetry × crystal field × covalency) with Dirichlet-random weights per Fe
+atom; the mixture is broadened, augmented with what experiments add
+(:mod:`hyperspy_fe_ml.kernels.augment`) and normalised like the preprocessing does.
+Its labels are the weight-averaged valence, the Fe3+ fraction, the tetrahedral
+fraction and the mean coordination number.
+
+The train / calibration / test split is **by library parameter set**: a parameter
+set feeds one split only, so test spectra come from crystal fields and covalencies
+the model never saw. Generation runs in blocks over Dask, each block seeded from a
+:class:`numpy.random.SeedSequence`, so a dataset is the same whatever the scheduler
+or the number of workers.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from hyperspy_fe_ml.library.reference import DRAW_RANGES
+from hyperspy_fe_ml.model import OUTPUTS
+
+#: Probability of one, two and three components in a mixture.
+COMPONENT_PROBABILITIES = (0.45, 0.35, 0.20)
+#: Spectra per Dask block.
+BLOCK_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """How mixtures are drawn and augmented.
+
+    Attributes
+    ----------
+    component_probabilities
+        Probability of 1, 2, 3 components (single-site spectra are common in
+        standards, mixtures in real samples).
+    dirichlet_alpha
+        Concentration of the Dirichlet weights (1 = uniform on the simplex).
+    fwhm_l3, fwhm_l2
+        Ranges of the Lorentzian widths, eV: from the atomic core-hole widths
+        (PHYSICS.md: 0.36–0.46 eV for L3, 0.37–1.54 eV for L2) up to the widths
+        fitted to experiment, which also absorb satellites the single-ion model
+        lacks (docs/library.md; ``reference.DRAW_RANGES``).
+    resolution
+        Range of the intrinsic Gaussian broadening applied with the sticks, eV;
+        the instrument's part is added by the augmentation.
+    step
+        Range of the continuum step height per Fe atom (library units,
+        ``reference.DRAW_RANGES``).
+    augment
+        Apply the augmentation (noise, offsets, broadening, plural scattering,
+        background artefacts, spikes); ``False`` gives clean mixtures.
+    augmentation
+        Keyword arguments of
+        :class:`~hyperspy_fe_ml.kernels.augment.AugmentationSettings`.
+    """
+
+    component_probabilities: tuple[float, float, float] = COMPONENT_PROBABILITIES
+    dirichlet_alpha: float = 1.0
+    fwhm_l3: tuple[float, float] = DRAW_RANGES["fwhm_l3"]
+    fwhm_l2: tuple[float, float] = DRAW_RANGES["fwhm_l2"]
+    resolution: tuple[float, float] = (0.1, 0.4)
+    step: tuple[float, float] = DRAW_RANGES["step"]
+    augment: bool = True
+    augmentation: dict[str, Any] = field(default_factory=dict)
+
+
+def split_parameter_sets(
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    names: Sequence[str] = ("train", "calibration", "test"),
+) -> dict[str, np.ndarray]:
+    """Split the library's parameter sets, stratified by valence and symmetry.
+
+    Parameters
+    ----------
+    fractions
+        Share of each split (normalised to sum 1).
+    seed
+        Seed of the shuffle.
+    names
+        Names of the splits.
+
+    Returns
+    -------
+    dict
+        Split name → sorted array of parameter-set ids (library rows); each group
+        (valence, coordination) is divided in the given proportions, with at least
+        one set per split where the group has enough sets.
+
+    Examples
+    --------
+    >>> splits = split_parameter_sets(seed=1)
+    >>> sorted(splits)
+    ['calibration', 'test', 'train']
+    >>> bool(set(splits["train"]).isdisjoint(splits["test"]))
+    True
+    """
+    from hyperspy_fe_ml.library.shipped import load_library
+
+    if len(fractions) != len(names):
+        raise ValueError("give one fraction per split name")
+    weights = np.asarray(fractions, dtype=np.float64)
+    if np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError(f"fractions {fractions} must be >= 0 and not all zero")
+    weights = weights / weights.sum()
+    table = load_library().table
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[int]] = {name: [] for name in names}
+    groups = sorted(
+        {
+            (int(v), str(c))
+            for v, c in zip(table["valence"], table["coordination"], strict=True)
+        }
+    )
+    for valence, coordination in groups:
+        rows = np.flatnonzero(
+            (table["valence"] == valence) & (table["coordination"] == coordination)
+        )
+        rows = rng.permutation(rows)
+        counts = np.floor(weights * rows.size).astype(int)
+        # Give the remainder to the splits that are furthest below their share,
+        # and at least one set to every split with a share, where possible.
+        for k in np.argsort(-(weights * rows.size - counts)):
+            if counts.sum() >= rows.size:
+                break
+            counts[k] += 1
+        for k in range(len(names)):
+            if weights[k] > 0 and counts[k] == 0 and counts.max() > 1:
+                counts[np.argmax(counts)] -= 1
+                counts[k] += 1
+        start = 0
+        for name, count in zip(names, counts, strict=True):
+            out[name].extend(rows[start : start + count].tolist())
+            start += count
+    return {name: np.sort(np.asarray(ids, dtype=np.int64)) for name, ids in out.items()}
+
+
+def mixture_labels(
+    weights: np.ndarray,
+    valence: np.ndarray,
+    coordination_number: np.ndarray,
+    tetrahedral: np.ndarray,
+) -> np.ndarray:
+    """Labels of mixtures from the labels of their components.
+
+    Parameters
+    ----------
+    weights
+        Fe-atom fractions, shape ``(n, k)``, rows summing to 1.
+    valence, coordination_number, tetrahedral
+        Component labels, shape ``(n, k)``; ``tetrahedral`` is 1 for Td sites.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, 4)``, columns :data:`~hyperspy_fe_ml.model.OUTPUTS`: mean
+        valence, Fe3+/ΣFe, tetrahedral fraction, mean coordination number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([[1 / 3, 1 / 3, 1 / 3]])            # magnetite, Fe3O4
+    >>> mixture_labels(w, np.array([[3, 3, 2]]), np.array([[4, 6, 6]]),
+    ...                np.array([[1, 0, 0]])).round(3)
+    array([[2.667, 0.667, 0.333, 5.333]])
+    """
+    fe3 = (valence == 3).astype(np.float64)
+    return np.stack(
+        [
+            np.sum(weights * valence, axis=1),
+            np.sum(weights * fe3, axis=1),
+            np.sum(weights * tetrahedral, axis=1),
+            np.sum(weights * coordination_number, axis=1),
+        ],
+        axis=1,
+    )
+
+
+def draw_mixtures(
+    n: int,
+    energy: np.ndarray,
+    set_ids: np.ndarray,
+    rng: np.random.Generator,
+    settings: DatasetSettings = DatasetSettings(),
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Clean (not yet augmented) mixture spectra with labels.
+
+    Parameters
+    ----------
+    n
+        Number of spectra.
+    energy
+        Energy axis, eV.
+    set_ids
+        Parameter sets to draw components from (one split).
+    rng
+        Random generator.
+    settings
+        See :class:`DatasetSettings`.
+
+    Returns
+    -------
+    spectra
+        Shape ``(n, channels)``: the sum of the weighted component spectra (per Fe
+        atom, so the white-line intensity follows the number of 3d holes).
+    targets
+        Shape ``(n, 4)``, see :func:`mixture_labels`.
+    info
+        ``n_components``, ``main_set`` (the set with the largest weight) and
+        ``components`` (``(n, 3)`` set ids, −1 where unused).
+    """
+    from hyperspy_fe_ml.library.reference import broaden_library
+    from hyperspy_fe_ml.library.shipped import load_library
+
+    library = load_library()
+    table = library.table
+    set_ids = np.asarray(set_ids, dtype=np.int64)
+    if set_ids.size == 0:
+        raise ValueError("set_ids is empty: no parameter set to draw from")
+    p = np.asarray(settings.component_probabilities, dtype=np.float64)
+    n_components = rng.choice(np.arange(1, p.size + 1), size=n, p=p / p.sum())
+    k_max = int(p.size)
+    components = rng.choice(set_ids, size=(n, k_max))
+    weights = rng.dirichlet(np.full(k_max, settings.dirichlet_alpha), size=n)
+    weights[np.arange(k_max)[None, :] >= n_components[:, None]] = 0.0
+    weights /= weights.sum(axis=1, keepdims=True)
+    components[weights == 0.0] = -1
+
+    broadening = {
+        name: rng.uniform(*getattr(settings, name), n)
+        for name in ("fwhm_l3", "fwhm_l2", "resolution", "step")
+    }
+    spectra = np.zeros((n, energy.size))
+    valence = np.zeros((n, k_max))
+    coordination_number = np.zeros((n, k_max))
+    tetrahedral = np.zeros((n, k_max))
+    for k in range(k_max):
+        used = components[:, k] >= 0
+        if not np.any(used):
+            continue
+        rows = components[used, k]
+        spectra[used] += weights[used, k, None] * broaden_library(
+            rows,
+            energy,
+            **{name: values[used] for name, values in broadening.items()},
+            library=library,
+        )
+        valence[used, k] = table["valence"][rows]
+        coordination_number[used, k] = table["coordination_number"][rows]
+        tetrahedral[used, k] = table["coordination"][rows] == "Td"
+    targets = mixture_labels(weights, valence, coordination_number, tetrahedral)
+    info = {
+        "n_components": n_components,
+        "main_set": components[np.arange(n), np.argmax(weights, axis=1)],
+        "components": components,
+    }
+    return spectra, targets, info
+
+
+def make_block(
+    n: int,
+    energy: np.ndarray,
+    set_ids: np.ndarray,
+    seed: np.random.SeedSequence | int,
+    settings: DatasetSettings = DatasetSettings(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block of augmented, normalised training spectra.
+
+    Returns
+    -------
+    spectra
+        Shape ``(n, channels)``, normalised to unit white-line integral
+        (704–727 eV), as :meth:`~hyperspy_fe_ml.signals.FeL23Signal.preprocess_fe_l23`
+        does.
+    targets
+        Shape ``(n, 4)``.
+    meta
+        Shape ``(n, 2)``: number of components and main parameter set.
+    """
+    from hyperspy_fe_ml.kernels.preprocess import NORMALISE_INTEGRAL, normalise_spectra
+
+    rng = np.random.default_rng(seed)
+    spectra, targets, info = draw_mixtures(n, energy, set_ids, rng, settings)
+    if settings.augment:
+        from hyperspy_fe_ml.kernels.augment import AugmentationSettings, augment_batch
+
+        spectra, _ = augment_batch(
+            energy, spectra, rng, AugmentationSettings(**settings.augmentation)
+        )
+    spectra = normalise_spectra(energy, spectra, 704.0, 727.0, NORMALISE_INTEGRAL)
+    meta = np.stack([info["n_components"], info["main_set"]], axis=1)
+    return spectra, targets, meta
+
+
+def make_dataset(
+    n: int,
+    energy: np.ndarray,
+    set_ids: np.ndarray,
+    seed: int,
+    settings: DatasetSettings = DatasetSettings(),
+    *,
+    block_size: int = BLOCK_SIZE,
+    show_progressbar: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Generate ``n`` spectra in Dask blocks (deterministic for a given seed).
+
+    Runs on the active Dask scheduler (threads by default, or a
+    ``dask.distributed`` client). Spectra that came out non-finite (e.g. a mixture
+    whose white-line integral vanished) are dropped, so fewer than ``n`` may
+    return.
+
+    Returns
+    -------
+    spectra, targets, meta
+        See :func:`make_block`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_fe_ml.signals import CANONICAL_ENERGY_EV
+    >>> ids = split_parameter_sets(seed=0)["train"]
+    >>> x, y, meta = make_dataset(8, CANONICAL_ENERGY_EV, ids, seed=3, block_size=4)
+    >>> x.shape, y.shape
+    ((8, 300), (8, 4))
+    """
+    import dask
+
+    sizes = [block_size] * (n // block_size)
+    if n % block_size:
+        sizes.append(n % block_size)
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    energy = np.asarray(energy, dtype=np.float64)
+    tasks = [
+        dask.delayed(make_block)(size, energy, set_ids, block_seed, settings)
+        for size, block_seed in zip(sizes, seeds, strict=True)
+    ]
+    if show_progressbar:
+        from tqdm.dask import TqdmCallback
+
+        with TqdmCallback(desc="training spectra"):
+            blocks = dask.compute(*tasks)
+    else:
+        blocks = dask.compute(*tasks)
+    spectra = np.concatenate([b[0] for b in blocks])
+    targets = np.concatenate([b[1] for b in blocks])
+    meta = np.concatenate([b[2] for b in blocks])
+    keep = np.all(np.isfinite(spectra), axis=1)
+    return spectra[keep], targets[keep], meta[keep]
+
+
+def target_names() -> tuple[str, ...]:
+    """Column names of the targets (:data:`~hyperspy_fe_ml.model.OUTPUTS`)."""
+    return OUTPUTS
+
+
+def with_augmentation(settings: DatasetSettings, **changes: Any) -> DatasetSettings:
+    """A copy of ``settings`` with some augmentation settings changed."""
+    return replace(settings, augmentation={**settings.augmentation, **changes})

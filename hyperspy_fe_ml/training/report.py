@@ -1,0 +1,142 @@
+"""``fe-ml evaluate``: measure a model on its held-out data and write its card."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hyperspy_fe_ml.model import FeStateModel, load_default_model
+from hyperspy_fe_ml.training.dataset import DatasetSettings, make_dataset
+from hyperspy_fe_ml.training.evaluate import (
+    evaluate_standards,
+    inference_time_per_spectrum,
+    model_card,
+    plot_robustness,
+    robustness_curves,
+    score_test_set,
+)
+from hyperspy_fe_ml.training.fit import FitSettings
+from hyperspy_fe_ml.training.train import (
+    TrainingSettings,
+    build_training_data,
+    compare_families,
+)
+
+
+def training_settings_of(model: FeStateModel) -> TrainingSettings:
+    """The :class:`TrainingSettings` a model was trained with (from its info)."""
+    recorded = dict(model.info.get("training_settings", {}))
+    if not recorded:
+        raise ValueError(
+            "The model records no training settings, so its held-out test split "
+            "cannot be rebuilt. Evaluate a model written by `fe-ml train`."
+        )
+    dataset = DatasetSettings(
+        **{
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in recorded.pop("dataset").items()
+        }
+    )
+    fit = FitSettings(
+        **{
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in recorded.pop("fit").items()
+        }
+    )
+    recorded["split_fractions"] = tuple(recorded["split_fractions"])
+    return TrainingSettings(dataset=dataset, fit=fit, **recorded)
+
+
+def evaluate_model(
+    *,
+    model_path: str | Path | None = None,
+    standards: str | Path | None = None,
+    card: Path = Path("docs/model_card.md"),
+    figure: Path = Path("docs/figures/robustness.png"),
+    n_test: int | None = None,
+    compare: bool = True,
+    show_progressbar: bool = False,
+) -> Path:
+    """Measure a model and write its model card and robustness figure.
+
+    Parameters
+    ----------
+    model_path
+        Model ``.json``; ``None`` for the shipped default model.
+    standards
+        Folder of experimental standards; ``None`` for ``../shared/expdata`` when it
+        exists, else none.
+    card, figure
+        Output files.
+    n_test
+        Test spectra (default: as many as the training run drew).
+    compare
+        Also refit the three model families on the training split and compare.
+    show_progressbar
+        Progress bars while drawing spectra.
+
+    Returns
+    -------
+    pathlib.Path
+        The card.
+    """
+    from hyperspy_fe_ml.library.shipped import load_library
+
+    model = (
+        load_default_model() if model_path is None else FeStateModel.load(model_path)
+    )
+    settings = training_settings_of(model)
+    if n_test is not None:
+        settings = TrainingSettings(**{**vars(settings), "n_test": n_test})
+    coordination = load_library().table["coordination"]
+
+    data = None
+    families = []
+    if compare:
+        data = build_training_data(
+            settings, model.energy, show_progressbar=show_progressbar
+        )
+        test = data.test
+        families = compare_families(data, seed=settings.seed)
+    else:
+        from hyperspy_fe_ml.training.dataset import split_parameter_sets
+
+        ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)
+        seed = np.random.SeedSequence(settings.seed).spawn(3)[2]
+        test = make_dataset(
+            settings.n_test,
+            model.energy,
+            ids["test"],
+            int(seed.generate_state(1)[0]),
+            settings.dataset,
+            show_progressbar=show_progressbar,
+        )
+    metrics = score_test_set(model, *test, coordination)
+
+    from hyperspy_fe_ml.training.dataset import split_parameter_sets
+
+    test_ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)[
+        "test"
+    ]
+    curves = robustness_curves(model, test_ids, settings=settings.dataset)
+    figure_path = plot_robustness(curves, figure)
+
+    if standards is None:
+        default = Path(__file__).resolve().parents[2].parent / "shared" / "expdata"
+        standards = default if default.is_dir() else None
+    rows = evaluate_standards(model, standards) if standards else []
+
+    text = model_card(
+        model,
+        metrics,
+        curves,
+        families,
+        rows,
+        inference_us=inference_time_per_spectrum(model, test[0][:2000]),
+        figure=os.path.relpath(figure_path, card.parent),
+        command="fe-ml " + " ".join(sys.argv[1:]),
+    )
+    card.parent.mkdir(parents=True, exist_ok=True)
+    card.write_text(text)
+    return card

@@ -1,0 +1,237 @@
+"""Train the default model, and compare model families on the same split.
+
+``fe-ml train`` runs :func:`train_model` with :class:`TrainingSettings` defaults and
+writes the model that ships in ``hyperspy_fe_ml/data``; the same seed gives the same
+data (Dask blocks seeded from one :class:`numpy.random.SeedSequence`) and, on the
+same machine and library versions, the same model.
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hyperspy_fe_ml import __version__
+from hyperspy_fe_ml.model import OUTPUTS, FeStateModel
+from hyperspy_fe_ml.training.dataset import (
+    DatasetSettings,
+    make_dataset,
+    split_parameter_sets,
+)
+from hyperspy_fe_ml.training.fit import FitSettings, fit_fe_state_model
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Sizes, split and seed of a training run.
+
+    Attributes
+    ----------
+    n_train, n_calibration, n_test
+        Spectra drawn for each split.
+    split_fractions
+        Share of the library's parameter sets in (train, calibration, test).
+    seed
+        Seed of the split and of every spectrum.
+    dataset
+        Mixture and augmentation settings.
+    fit
+        Model settings.
+    """
+
+    n_train: int = 40_000
+    n_calibration: int = 8_000
+    n_test: int = 8_000
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    seed: int = 2026
+    dataset: DatasetSettings = field(default_factory=DatasetSettings)
+    fit: FitSettings = field(default_factory=FitSettings)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The three splits of a training run.
+
+    Each split is ``(spectra, targets, meta)`` as returned by
+    :func:`~hyperspy_fe_ml.training.dataset.make_dataset`.
+    """
+
+    energy: np.ndarray
+    set_ids: dict[str, np.ndarray]
+    train: tuple[np.ndarray, np.ndarray, np.ndarray]
+    calibration: tuple[np.ndarray, np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def build_training_data(
+    settings: TrainingSettings = TrainingSettings(),
+    energy: np.ndarray | None = None,
+    *,
+    show_progressbar: bool = False,
+) -> TrainingData:
+    """Draw the train, calibration and test spectra (split by parameter set).
+
+    Examples
+    --------
+    >>> from hyperspy_fe_ml.training.dataset import DatasetSettings
+    >>> small = TrainingSettings(n_train=6, n_calibration=4, n_test=4,
+    ...                          dataset=DatasetSettings(augment=False))
+    >>> data = build_training_data(small)
+    >>> data.train[0].shape[1], len(data.test[1])
+    (300, 4)
+    """
+    from hyperspy_fe_ml.signals import CANONICAL_ENERGY_EV
+
+    energy = CANONICAL_ENERGY_EV if energy is None else np.asarray(energy, float)
+    set_ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)
+    seeds = np.random.SeedSequence(settings.seed).spawn(3)
+    splits = {}
+    for (name, n), seed in zip(
+        (
+            ("train", settings.n_train),
+            ("calibration", settings.n_calibration),
+            ("test", settings.n_test),
+        ),
+        seeds,
+        strict=True,
+    ):
+        splits[name] = make_dataset(
+            n,
+            energy,
+            set_ids[name],
+            int(seed.generate_state(1)[0]),
+            settings.dataset,
+            show_progressbar=show_progressbar,
+        )
+    return TrainingData(energy=energy, set_ids=set_ids, **splits)
+
+
+def train_model(
+    settings: TrainingSettings = TrainingSettings(),
+    *,
+    data: TrainingData | None = None,
+    show_progressbar: bool = False,
+) -> tuple[FeStateModel, TrainingData]:
+    """Train the model on freshly drawn (or given) data.
+
+    Returns
+    -------
+    model : FeStateModel
+    data : TrainingData
+        The data it was trained, calibrated and can be tested on.
+    """
+    from hyperspy_fe_ml.library.shipped import load_library
+
+    if data is None:
+        data = build_training_data(settings, show_progressbar=show_progressbar)
+    library = load_library()
+    start = time.perf_counter()
+    model = fit_fe_state_model(
+        data.energy,
+        data.train[0],
+        data.train[1],
+        data.calibration[0],
+        data.calibration[1],
+        settings.fit,
+        info={
+            "package_version": __version__,
+            "library_schema": int(library.schema_version),
+            "library_edrixs_version": library.edrixs_version,
+            "library_sets": len(library),
+            "training_settings": _settings_dict(settings),
+            "split_sets": {k: int(v.size) for k, v in data.set_ids.items()},
+        },
+    )
+    model.info["fit_seconds"] = round(time.perf_counter() - start, 1)
+    return model, data
+
+
+def compare_families(
+    data: TrainingData, *, seed: int = 0, n_trees: int = 500
+) -> list[dict[str, Any]]:
+    """Fit three model families on the same split and score them on its test set.
+
+    - random forest of ``n_trees`` trees (the published anchor, Gleason, Lu &
+      Ciston 2024, used 500), on the principal-component scores;
+    - histogram gradient boosting, one model per output, on the same scores;
+    - the MLP ensemble of :func:`~hyperspy_fe_ml.training.fit.fit_fe_state_model`.
+
+    Returns
+    -------
+    list of dict
+        Per family: ``family``, ``valence_rmse``, ``fe3_mae``, ``td_mae``,
+        ``cn_mae``, ``fit_s`` and ``predict_us`` (inference time per spectrum).
+    """
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+    x_train, y_train, _ = data.train
+    x_test, y_test, _ = data.test
+    start = time.perf_counter()
+    model = fit_fe_state_model(
+        data.energy, x_train, y_train, data.calibration[0], data.calibration[1]
+    )
+    mlp_seconds = time.perf_counter() - start
+    scores_train, _ = model.features(x_train)
+    rows = []
+
+    def score(name: str, fit_s: float, predict) -> None:
+        start = time.perf_counter()
+        prediction = predict(x_test)
+        per_spectrum = (time.perf_counter() - start) / len(x_test) * 1e6
+        rows.append(
+            {
+                "family": name,
+                "fit_s": round(fit_s, 1),
+                "predict_us": round(per_spectrum, 2),
+                **_errors(prediction, y_test),
+            }
+        )
+
+    start = time.perf_counter()
+    forest = RandomForestRegressor(
+        n_estimators=n_trees,
+        min_samples_leaf=2,
+        max_features=0.33,
+        n_jobs=-1,
+        random_state=seed,
+    ).fit(scores_train, y_train)
+    score(
+        f"random forest ({n_trees} trees)",
+        time.perf_counter() - start,
+        lambda x: forest.predict(model.features(x)[0]),
+    )
+
+    start = time.perf_counter()
+    boosters = [
+        HistGradientBoostingRegressor(max_iter=400, random_state=seed).fit(
+            scores_train, y_train[:, k]
+        )
+        for k in range(len(OUTPUTS))
+    ]
+    score(
+        "gradient boosting",
+        time.perf_counter() - start,
+        lambda x: np.stack([b.predict(model.features(x)[0]) for b in boosters], axis=1),
+    )
+
+    score(
+        f"MLP ensemble ({len(model.members)} members)",
+        mlp_seconds,
+        lambda x: np.stack([model.predict(x)[name] for name in OUTPUTS], axis=1),
+    )
+    return rows
+
+
+def _errors(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    error = prediction - truth
+    return {
+        "valence_rmse": float(np.sqrt(np.mean(error[:, 0] ** 2))),
+        "fe3_mae": float(np.mean(np.abs(error[:, 1]))),
+        "td_mae": float(np.mean(np.abs(error[:, 2]))),
+        "cn_mae": float(np.mean(np.abs(error[:, 3]))),
+    }
+
+
+def _settings_dict(settings: TrainingSettings) -> dict[str, Any]:
+    return asdict(settings)
