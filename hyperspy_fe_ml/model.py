@@ -50,7 +50,9 @@ L3_ALIGN_EV = 709.0
 #: ``fe-ml train -o hyperspy_fe_ml/data/fe_state_model.json``).
 DEFAULT_MODEL_FILE = "fe_state_model.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
-DEFAULT_MODEL_SHA256 = ""
+DEFAULT_MODEL_SHA256 = (
+    "fe7f453df372ab3603fbd922ad209fed63d4536f1a8961a55cc0ca007836e198"
+)
 
 
 class ModelFileError(ValueError):

@@ -114,3 +114,24 @@ def test_fit_refuses_bad_training_data():
         fit_fe_state_model(ENERGY, spectra, targets, spectra, targets)
     with pytest.raises(ValueError, match="shape"):
         fit_fe_state_model(ENERGY, spectra[:, :10], targets, spectra, targets)
+
+
+def test_shipped_model_loads_with_its_pinned_hash_and_reads_references():
+    from hyperspy_fe_ml.library import reference_spectrum
+    from hyperspy_fe_ml.model import DEFAULT_MODEL_SHA256, load_default_model
+
+    model = load_default_model()
+    assert len(DEFAULT_MODEL_SHA256) == 64
+    fe2 = reference_spectrum(2, "Oh", ENERGY)
+    fe3 = reference_spectrum(3, "Oh", ENERGY)
+    td3 = reference_spectrum(3, "Td", ENERGY)
+    spectra = np.vstack([fe2, fe3, 0.5 * fe2 + 0.5 * fe3, td3])
+    spectra = normalise_spectra(ENERGY, spectra, 704.0, 727.0, 0)
+    p = model.predict(spectra)
+    np.testing.assert_allclose(p["valence"], [2.0, 3.0, 2.5, 3.0], atol=0.25)
+    assert p["td_fraction"][3] > 0.5 and np.all(p["td_fraction"][:3] < 0.5)
+    assert not p["ood_flag"].any()
+    # The same spectra 2 eV off: the model reads shape, not only position.
+    shifted = np.vstack([np.interp(ENERGY + 2.0, ENERGY, s) for s in spectra])
+    q = model.predict(normalise_spectra(ENERGY, shifted, 704.0, 727.0, 0))
+    np.testing.assert_allclose(q["valence"], [2.0, 3.0, 2.5, 3.0], atol=0.3)

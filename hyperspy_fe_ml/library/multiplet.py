@@ -539,7 +539,7 @@ def simulate_sticks(
 
     Examples
     --------
-    >>> sticks = simulate_sticks(ParameterSet(3, "Oh", 1.4))
+    >>> sticks = simulate_sticks(ParameterSet(2, "Oh", 1.0))
     >>> bool(sticks.intensity[sticks.edge == 3].sum() > sticks.intensity.sum() / 2)
     True
     """
@@ -583,7 +583,7 @@ def sticks_for_coefficients(
 
     Examples
     --------
-    >>> t = build_terms(5)
+    >>> t = build_terms(6)
     >>> s = sticks_for_coefficients(t, {}, {"zeta_p": 8.199})
     >>> round(float(s.intensity[s.edge == 3].sum() / s.intensity[s.edge == 2].sum()), 9)
     2.0

@@ -226,7 +226,7 @@ def draw_mixtures(
     p = np.asarray(settings.component_probabilities, dtype=np.float64)
     n_components = rng.choice(np.arange(1, p.size + 1), size=n, p=p / p.sum())
     k_max = int(p.size)
-    components = rng.choice(set_ids, size=(n, k_max))
+    components = _balanced_choice(set_ids, table, rng, (n, k_max))
     weights = rng.dirichlet(np.full(k_max, settings.dirichlet_alpha), size=n)
     weights[np.arange(k_max)[None, :] >= n_components[:, None]] = 0.0
     weights /= weights.sum(axis=1, keepdims=True)
@@ -261,6 +261,32 @@ def draw_mixtures(
         "components": components,
     }
     return spectra, targets, info
+
+
+def _balanced_choice(
+    set_ids: np.ndarray,
+    table: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Parameter sets drawn with each (valence, site symmetry) group equally likely.
+
+    The library holds many more octahedral and distorted sets than tetrahedral
+    ones; drawing sets uniformly would teach the model that tetrahedral iron is
+    rare and shrink its tetrahedral calls towards zero.
+    """
+    groups = np.char.add(
+        table["valence"][set_ids].astype(str),
+        table["coordination"][set_ids].astype(str),
+    )
+    names, inverse = np.unique(groups, return_inverse=True)
+    group = rng.integers(0, names.size, shape)
+    out = np.empty(shape, dtype=np.int64)
+    for k in range(names.size):
+        members = set_ids[inverse == k]
+        hit = group == k
+        out[hit] = rng.choice(members, int(hit.sum()))
+    return out
 
 
 def make_block(

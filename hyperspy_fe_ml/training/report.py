@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from hyperspy_fe_ml.model import FeStateModel, load_default_model
-from hyperspy_fe_ml.training.dataset import DatasetSettings, make_dataset
+from hyperspy_fe_ml.training.dataset import (
+    DatasetSettings,
+    make_dataset,
+    split_parameter_sets,
+    with_augmentation,
+)
 from hyperspy_fe_ml.training.evaluate import (
     evaluate_standards,
     inference_time_per_spectrum,
@@ -100,8 +105,6 @@ def evaluate_model(
         test = data.test
         families = compare_families(data, seed=settings.seed)
     else:
-        from hyperspy_fe_ml.training.dataset import split_parameter_sets
-
         ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)
         seed = np.random.SeedSequence(settings.seed).spawn(3)[2]
         test = make_dataset(
@@ -112,13 +115,24 @@ def evaluate_model(
             settings.dataset,
             show_progressbar=show_progressbar,
         )
-    metrics = score_test_set(model, *test, coordination)
-
-    from hyperspy_fe_ml.training.dataset import split_parameter_sets
-
     test_ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)[
         "test"
     ]
+    # Signal-to-noise >= 10 at the L3 maximum: dose >= 100 (1 + background) with a
+    # background up to 2 times the L3 maximum.
+    high_snr = make_dataset(
+        settings.n_test,
+        model.energy,
+        test_ids,
+        settings.seed + 1,
+        with_augmentation(settings.dataset, dose=(300.0, 40000.0)),
+        show_progressbar=show_progressbar,
+    )
+    metrics = {
+        "SNR ≥ 10": score_test_set(model, *high_snr, coordination),
+        "full range (SNR 3–200)": score_test_set(model, *test, coordination),
+    }
+
     curves = robustness_curves(model, test_ids, settings=settings.dataset)
     figure_path = plot_robustness(curves, figure)
 
