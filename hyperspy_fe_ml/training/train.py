@@ -218,9 +218,13 @@ def compare_families(
     score(
         f"MLP ensemble ({len(model.members)} members)",
         mlp_seconds,
-        lambda x: np.stack([model.predict(x)[name] for name in OUTPUTS], axis=1),
+        lambda x: _stacked(model.predict(x)),
     )
     return rows
+
+
+def _stacked(prediction: dict[str, np.ndarray]) -> np.ndarray:
+    return np.stack([prediction[name] for name in OUTPUTS], axis=1)
 
 
 def _errors(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
