@@ -15,7 +15,7 @@ finite interval) and ``c`` the finite-sample 90 % quantile of
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -184,21 +184,11 @@ def fit_fe_state_model(
     interval_scale, interval_floor = conformal_calibration(
         np.abs(mean - y_cal), spread, settings.coverage
     )
-    ood_threshold = float(np.quantile(ood, settings.ood_quantile))
-    return FeStateModel(
-        energy=energy,
-        input_mean=input_mean,
-        input_scale=input_scale,
-        centroid_mean=centroid_mean,
-        centroid_scale=centroid_scale,
-        components=components,
-        component_scale=component_scale,
-        members=tuple(members),
-        target_mean=target_mean,
-        target_scale=target_scale,
+    return replace(
+        provisional,
         interval_scale=interval_scale,
         interval_floor=interval_floor,
-        ood_threshold=ood_threshold,
+        ood_threshold=float(np.quantile(ood, settings.ood_quantile)),
         info={
             "fit_settings": asdict(settings),
             "explained_variance": float(pca.explained_variance_ratio_.sum()),
