@@ -17,19 +17,9 @@ Figures are the best of ``--repeat`` runs, after a warm-up that compiles the ker
 
 import argparse
 import math
-import time
 
 import numpy as np
-
-
-def _best(func, repeat: int) -> float:
-    func()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of
 
 
 def numpy_augment(energy, spectra, rng, params, settings):
@@ -118,8 +108,8 @@ def main() -> None:
     def plain():
         numpy_augment(energy, spectra, np.random.default_rng(1), params, settings)
 
-    t_ours = _best(ours, args.repeat)
-    t_plain = _best(plain, 1)
+    t_ours = best_of(ours, args.repeat)
+    t_plain = best_of(plain, 1)
     print(f"{args.n} spectra x {energy.size} channels, one thread")
     print(
         f"augment_batch {t_ours:7.3f} s ({t_ours / args.n * 1e6:6.1f} us/spectrum)  "
@@ -162,7 +152,7 @@ def main() -> None:
         ),
     }
     for name, func in stages.items():
-        t = _best(func, args.repeat)
+        t = best_of(func, args.repeat)
         print(f"  {name:22s} {t * 1e3:7.1f} ms ({t / n * 1e6:5.1f} us/spectrum)")
 
 

@@ -16,19 +16,9 @@ warm-up run that compiles the numba kernels.
 
 import argparse
 import os
-import time
 
 import numpy as np
-
-
-def _best(func, repeat: int) -> float:
-    func()  # warm-up: numba compilation, caches
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of
 
 
 def main() -> None:
@@ -75,8 +65,8 @@ def main() -> None:
         ("power-law background", ours_background, hyperspy_background),
         ("full preprocessing", ours_chain, hyperspy_chain),
     ):
-        t_ours = _best(ours, args.repeat)
-        t_theirs = _best(theirs, args.repeat)
+        t_ours = best_of(ours, args.repeat)
+        t_theirs = best_of(theirs, args.repeat)
         print(
             f"{name:22s} ours {t_ours * 1e3:8.1f} ms "
             f"({t_ours / n * 1e6:6.2f} us/spectrum)  HyperSpy "
