@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,58 @@ class MLPMember:
             if k < len(self.weights) - 1:
                 np.maximum(x, 0.0, out=x)
         return x
+
+
+class _FusedEnsemble:
+    """The ensemble in float32, its members' first layers fused into one product.
+
+    Every member reads the same inputs, so their first weight matrices side by
+    side make one wide matrix product instead of one per member; the later layers
+    run per member on their slice of the hidden units.
+    """
+
+    def __init__(self, first_w, first_b, widths, rest) -> None:
+        self.first_w = first_w
+        self.first_b = first_b
+        self.widths = widths
+        self.rest = rest
+
+    @classmethod
+    def from_members(cls, members: tuple[MLPMember, ...]) -> "_FusedEnsemble":
+        f32 = np.float32
+        first_w = np.ascontiguousarray(
+            np.concatenate([m.weights[0] for m in members], axis=1), dtype=f32
+        )
+        first_b = np.concatenate([m.biases[0] for m in members]).astype(f32)
+        widths = [m.weights[0].shape[1] for m in members]
+        rest = [
+            [
+                (w.astype(f32), b.astype(f32))
+                for w, b in zip(m.weights[1:], m.biases[1:], strict=True)
+            ]
+            for m in members
+        ]
+        return cls(first_w, first_b, widths, rest)
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        """Outputs of every member, shape ``(members, n, outputs)``, float32."""
+        hidden = features @ self.first_w
+        hidden += self.first_b
+        single_layer = not self.rest or not self.rest[0]
+        if not single_layer:
+            np.maximum(hidden, 0.0, out=hidden)
+        outputs = []
+        start = 0
+        for width, layers in zip(self.widths, self.rest, strict=True):
+            x = hidden[:, start : start + width]
+            start += width
+            for k, (w, b) in enumerate(layers):
+                x = x @ w
+                x += b
+                if k < len(layers) - 1:
+                    np.maximum(x, 0.0, out=x)
+            outputs.append(x)
+        return np.stack(outputs)
 
 
 @dataclass(frozen=True)
@@ -130,6 +182,29 @@ class FeStateModel:
 
     # -- prediction ------------------------------------------------------------------
 
+    def standardise(
+        self, spectra: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Spectra with their L3 centroid moved to :data:`L3_ALIGN_EV`, standardised.
+
+        Parameters
+        ----------
+        spectra
+            Shape ``(n, channels)`` on :attr:`energy`, preprocessed.
+
+        Returns
+        -------
+        inputs
+            ``(aligned - input_mean) / input_scale``, shape ``(n, channels)``.
+        norm2
+            ``sum(inputs**2)`` per spectrum.
+        centroid
+            The measured L3 centroid per spectrum, eV (NaN when none).
+        """
+        centroid, aligned = align_on_l3(self.energy, spectra)
+        inputs = (aligned - self.input_mean) / self.input_scale
+        return inputs, np.einsum("ij,ij->i", inputs, inputs), centroid
+
     def features(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model inputs and the out-of-distribution score of each spectrum.
 
@@ -145,15 +220,27 @@ class FeStateModel:
         spectrum score high on one or the other. Rows without an L3 centroid are
         NaN.
         """
-        centroid, aligned = align_on_l3(self.energy, spectra)
-        x = (aligned - self.input_mean) / self.input_scale
-        scores = x @ self.components.T
-        residual = x - scores @ self.components
-        unexplained = np.sqrt(np.mean(residual**2, axis=1))
-        mahalanobis = np.sqrt(np.mean((scores / self.component_scale) ** 2, axis=1))
+        return self._features(*self.standardise(spectra))
+
+    def _features(
+        self, inputs: np.ndarray, norm2: np.ndarray, centroid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # The principal axes are orthonormal, so the unexplained part's norm is
+        # sqrt(|x|^2 - |scores|^2): no reconstruction needed.
+        components = self.components.astype(inputs.dtype, copy=False)
+        scores = inputs @ components.T
+        explained = np.einsum("ij,ij->i", scores, scores, dtype=np.float64)
+        residual2 = np.maximum(norm2 - explained, 0.0) / self.n_channels
+        scale = self.component_scale.astype(inputs.dtype, copy=False)
+        mahalanobis = np.sqrt(
+            np.einsum("ij,ij->i", scores / scale, scores / scale, dtype=np.float64)
+            / scores.shape[1]
+        )
         position = (centroid - self.centroid_mean) / self.centroid_scale
-        inputs = np.concatenate([scores, position[:, None]], axis=1)
-        return inputs, np.hypot(unexplained, mahalanobis)
+        features = np.concatenate(
+            [scores, position[:, None].astype(scores.dtype)], axis=1
+        )
+        return features, np.hypot(np.sqrt(residual2), mahalanobis)
 
     def predict(self, spectra: np.ndarray) -> dict[str, np.ndarray]:
         """Predict the Fe state of each spectrum.
@@ -176,6 +263,17 @@ class FeStateModel:
         ------
         ValueError
             When ``spectra`` is not 2-D with :attr:`n_channels` columns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from hyperspy_fe_ml.library import reference_spectrum
+        >>> model = load_default_model()
+        >>> fe3 = reference_spectrum(3, "Oh", model.energy)
+        >>> fe3 = fe3 / np.trapezoid(fe3[40:271], model.energy[40:271])
+        >>> p = model.predict(fe3[None, :])
+        >>> bool(abs(p["valence"][0] - 3.0) < 0.25)
+        True
         """
         spectra = np.asarray(spectra, dtype=np.float64)
         if spectra.ndim != 2 or spectra.shape[1] != self.n_channels:
@@ -185,21 +283,53 @@ class FeStateModel:
                 f"{spectra.shape}. Preprocess with `s.preprocess_fe_l23()` or "
                 "resample onto `model.energy`."
             )
-        n = spectra.shape[0]
         good = np.all(np.isfinite(spectra), axis=1)
+        inputs = np.zeros(spectra.shape, dtype=np.float32)
+        norm2 = np.full(len(spectra), np.nan)
+        centroid = np.full(len(spectra), np.nan)
+        if np.any(good):
+            x, n2, c = self.standardise(spectra[good])
+            inputs[good], norm2[good], centroid[good] = x, n2, c
+        return self.predict_standardised(inputs, norm2, centroid)
+
+    def predict_standardised(
+        self, inputs: np.ndarray, norm2: np.ndarray, centroid: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Predict from standardised, L3-aligned spectra (the fast path of maps).
+
+        What :meth:`predict` does after :meth:`standardise`; prediction over
+        spectrum images gets its inputs from the fused kernel
+        :func:`~hyperspy_fe_ml.kernels.model_inputs.prepare_model_inputs` and
+        calls this directly. The ensemble runs in float32 with its first layers
+        fused into one matrix product.
+
+        Parameters
+        ----------
+        inputs
+            Shape ``(n, channels)``, float32 or float64, as from :meth:`standardise`.
+        norm2
+            ``sum(inputs**2)`` per row.
+        centroid
+            L3 centroid per row, eV; rows where it (or ``norm2``) is NaN give NaN.
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            As :meth:`predict`.
+        """
+        n = len(inputs)
         result = {name: np.full(n, np.nan) for name in OUTPUTS}
         result.update({f"{name}_std": np.full(n, np.nan) for name in OUTPUTS})
         result["ood_score"] = np.full(n, np.nan)
         result["ood_flag"] = np.ones(n, dtype=bool)
+        good = np.isfinite(centroid) & np.isfinite(norm2)
         if not np.any(good):
             return result
-        inputs, ood = self.features(spectra[good])
-        known = np.isfinite(ood) & np.all(np.isfinite(inputs), axis=1)
-        good[good] = known
-        inputs, ood = inputs[known], ood[known]
-        if not np.any(good):
-            return result
-        outputs = np.stack([member(inputs.copy()) for member in self.members])
+        rows = inputs[good] if not np.all(good) else inputs
+        features, ood = self._features(
+            np.ascontiguousarray(rows, dtype=np.float32), norm2[good], centroid[good]
+        )
+        outputs = self._ensemble(features).astype(np.float64)
         outputs = outputs * self.target_scale + self.target_mean
         mean = outputs.mean(axis=0)
         spread = outputs.std(axis=0)
@@ -211,6 +341,10 @@ class FeStateModel:
         result["ood_score"][good] = ood
         result["ood_flag"][good] = ood > self.ood_threshold
         return result
+
+    @cached_property
+    def _ensemble(self) -> "_FusedEnsemble":
+        return _FusedEnsemble.from_members(self.members)
 
     # -- storage -------------------------------------------------------------------
 
@@ -346,7 +480,7 @@ class FeStateModel:
             interval_scale=data["interval_scale"],
             interval_floor=data["interval_floor"],
             ood_threshold=float(document["ood_threshold"]),
-            info=document.get("info", {}),
+            info={**document.get("info", {}), "arrays_sha256": actual},
         )
 
 

@@ -323,6 +323,90 @@ class FeL23Signal(EELSSpectrum):
         _record(out, "normalisation", {"method": normalise, "window_eV": norm_window})
         return out
 
+    # -- prediction ------------------------------------------------------------
+
+    def predict_fe_state(
+        self,
+        model=None,
+        *,
+        background_removed: bool | None = None,
+        pre_edge: tuple[float, float] | None = None,
+        saturation: float | None = None,
+        show_progressbar: bool | None = None,
+        lazy_output: bool | None = None,
+    ):
+        """Per-pixel Fe valence, Fe3+ fraction, coordination and their uncertainty.
+
+        Every spectrum goes through the preprocessing the model was trained for —
+        power-law background (or, for spectra whose background is already
+        removed, the pre-edge mean), resampling onto the model's grid, division by
+        the white-line integral, alignment of the L3 centroid — and the model's
+        ensemble, block by block over Dask chunks of the navigation space, with
+        one fused numba kernel and batched matrix products per block.
+
+        Parameters
+        ----------
+        model
+            ``None`` for the shipped default model, an
+            :class:`~hyperspy_fe_ml.model.FeStateModel`, or the path of a model's
+            ``.json`` file.
+        background_removed
+            Whether the spectra are already background-subtracted; ``None`` decides
+            from the pre-edge level of the mean spectrum.
+        pre_edge
+            Pre-edge window for the background, eV; ``None`` places it 5 eV below
+            the L3 maximum.
+        saturation
+            Counts at or above which a channel is saturated; ``None`` takes the
+            largest value of an integer dtype (no limit for floats). Flat-topped
+            peaks are flagged as saturated either way.
+        show_progressbar
+            Progress bar while computing; ``None`` uses HyperSpy's preference.
+        lazy_output
+            Return lazy maps (compute later, e.g. with ``maps.compute()``);
+            ``None`` follows the signal (lazy in, lazy out).
+
+        Returns
+        -------
+        FeStateMaps
+            Maps over the navigation space, axes calibrated as the signal's:
+            ``valence``, ``fe3_fraction``, ``td_fraction``,
+            ``coordination_number``, each with ``<name>_std`` (one calibrated
+            standard deviation), ``ood_score`` (flagged above the model's
+            threshold), ``l3_centroid`` (eV), ``edge_snr`` and ``flags`` (bits,
+            see :data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_NAMES`). Pixels
+            that cannot be read (NaN, empty, negative, saturated, no edge) are NaN
+            with their reason in ``flags``; the map goes on. Provenance is in each
+            map's ``metadata.FeL23.provenance``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Before any heavy work, for data or axes the model cannot read, naming
+            the problem and the fix.
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, truth = synthetic_spectrum_image((4, 5))
+        >>> maps = s.predict_fe_state()
+        >>> maps["valence"].data.shape
+        (4, 5)
+        >>> maps["valence"].axes_manager.signal_axes[0].units
+        'nm'
+        """
+        from hyperspy_fe_ml.predict import predict_fe_state
+
+        return predict_fe_state(
+            self,
+            model,
+            background_removed=background_removed,
+            pre_edge=pre_edge,
+            saturation=saturation,
+            show_progressbar=show_progressbar,
+            lazy_output=lazy_output,
+        )
+
     # -- the Fe L3 edge -----------------------------------------------------------
 
     def estimate_fe_l3_position(
