@@ -8,8 +8,10 @@ rechunked to a single chunk if it was), each block is flattened to
 go through the same blocks, so they give identical numbers.
 """
 
-from collections.abc import Callable
-from functools import partial
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache, partial
 
 import dask.array as da
 import numpy as np
@@ -157,3 +159,46 @@ def compute_into_numpy(result: da.Array) -> np.ndarray:
         return out
     # A distributed cluster cannot write into this process's memory.
     return result.compute()
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit = None
+
+
+@cache
+def _threadpool_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the enclosed matrix products on one BLAS thread.
+
+    Dask already runs one block per core; a multithreaded BLAS inside each block
+    would put several BLAS threads on every core, which slows OpenBLAS down
+    severalfold. The limit is process-wide, so it is reference-counted: set by the
+    first block that enters, lifted when the last one leaves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with single_threaded_blas():
+    ...     float((np.ones((64, 64)) @ np.ones(64)).sum())
+    4096.0
+    """
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limit = _threadpool_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limit is not None:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None

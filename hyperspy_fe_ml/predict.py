@@ -20,10 +20,11 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 from hyperspy.signal import BaseSignal
 
 from hyperspy_fe_ml import __version__
-from hyperspy_fe_ml.chunked import as_spectrum_blocks
+from hyperspy_fe_ml.chunked import as_spectrum_blocks, single_threaded_blas
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_NAMES,
     FLAG_OUT_OF_DISTRIBUTION,
@@ -107,11 +108,16 @@ def predict_fe_state(
     blocks = as_spectrum_blocks(signal.data)
     n_maps = len(_FLOAT_MAPS)
     func = partial(_predict_block, energy=energy, model=model, plan=plan)
+    # An explicit name: Dask would otherwise hash the model's arrays every call.
+    name = "fe-state-" + tokenize(
+        blocks.name, _model_key(model), plan, energy.tobytes()
+    )
     stacked = blocks.map_blocks(
         func,
         chunks=(*blocks.chunks[:-1], (n_maps + 1,)),
         dtype=np.float32,
         meta=np.empty((0,) * blocks.ndim, dtype=np.float32),
+        name=name,
     )
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
     if not lazy:
@@ -170,7 +176,8 @@ def _predict_block(
         model.input_scale,
         plan.saturation,
     )
-    p = model.predict_standardised(inputs, norm2, centroid)
+    with single_threaded_blas():
+        p = model.predict_standardised(inputs, norm2, centroid)
     flags = flags | np.where(
         p["ood_flag"] & np.isfinite(p["ood_score"]), FLAG_OUT_OF_DISTRIBUTION, 0
     ).astype(np.uint8)
@@ -249,6 +256,11 @@ def check_model_grid(model: FeStateModel, energy: np.ndarray) -> None:
             f"{energy[0]:.1f}–{energy[-1]:.1f} eV. Record (or crop) a wider energy "
             "range, or calibrate the axis if it is offset (`s.calibrate_fe_l3()`)."
         )
+
+
+def _model_key(model: FeStateModel) -> str:
+    """Identity of a model for Dask keys: its arrays' hash, or the object."""
+    return str((model.info or {}).get("arrays_sha256", id(model)))
 
 
 def _model_provenance(model: FeStateModel) -> dict[str, Any]:

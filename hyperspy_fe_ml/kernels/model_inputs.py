@@ -66,20 +66,21 @@ def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> 
     n = hi - lo
     if n <= 0:
         return FLAG_EMPTY
+    # One branch-free pass (it vectorises): a non-finite value turns ``poison``
+    # into NaN, since inf * 0 and NaN * 0 are NaN.
+    poison = 0.0
     n_negative = 0
-    all_zero = True
+    n_zero = 0
     top = -np.inf
     for k in range(lo, hi):
-        v = row[k]
-        if not np.isfinite(v):
-            return FLAG_NOT_FINITE
-        if v != 0.0:
-            all_zero = False
-        if v < 0.0:
-            n_negative += 1
-        if v > top:
-            top = v
-    if all_zero:
+        v = float(row[k])
+        poison += v * 0.0
+        n_negative += v < 0.0
+        n_zero += v == 0.0
+        top = max(top, v)
+    if poison != 0.0:
+        return FLAG_NOT_FINITE
+    if n_zero == n:
         return FLAG_EMPTY
     flags = 0
     if raw_counts and n_negative > MAX_NEGATIVE_FRACTION * n:
@@ -100,13 +101,26 @@ def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> 
 
 @njit(cache=True, nogil=True)
 def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_law):
-    """``(log A, r, constant, sigma)`` of one spectrum's pre-edge window.
+    """Background of one spectrum from its pre-edge window, with its uncertainty.
 
     The power law ``A E**-r`` by log-log least squares over the positive channels
     (as :func:`~hyperspy_fe_ml.kernels.preprocess.fit_power_law_background`), or
     the window mean as a constant when ``power_law`` is false or the fit cannot be
-    made. ``sigma`` is the scatter of the window about the fit, counts per channel
-    (NaN when unknown); a power law that fell back to a constant has ``r`` NaN.
+    made.
+
+    Returns
+    -------
+    intercept, slope
+        ``log B = intercept + slope * (log E - x_ref)``; intercept ``-inf`` for a
+        constant background.
+    constant
+        The constant background (0 for a power law).
+    sigma
+        Scatter of the window about the fit, counts per channel (NaN: unknown).
+    var_intercept, var_slope, covariance
+        Covariance of the fitted parameters (log space for the power law; for a
+        constant, ``var_intercept`` is the variance of the constant). A power law
+        that fell back to a constant has ``slope`` NaN.
     """
     n_win = 0
     total = 0.0
@@ -132,10 +146,14 @@ def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_l
             sxy += x * y
             syy += y * y
     if n_win == 0:
-        return -np.inf, 0.0, 0.0, np.nan
+        return -np.inf, 0.0, 0.0, np.nan, np.nan, np.nan, np.nan
     mean = total / n_win
-    spread = np.sqrt(max(total2 / n_win - mean * mean, 0.0)) if n_win > 1 else np.nan
+    spread = np.nan
+    if n_win > 1:
+        spread = np.sqrt(max(total2 - n_win * mean * mean, 0.0) / (n_win - 1))
+    fallback = 0.0
     if power_law:
+        fallback = np.nan
         denominator = n_pos * sxx - sx * sx
         if (
             n_pos >= MIN_FIT_CHANNELS
@@ -145,19 +163,29 @@ def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_l
             slope = (n_pos * sxy - sx * sy) / denominator
             intercept = (sy - slope * sx) / n_pos
             if np.isfinite(slope) and np.isfinite(intercept):
-                # Scatter in log space times the level is the scatter in counts.
                 rss = syy - intercept * sy - slope * sxy
-                log_sigma = np.sqrt(max(rss, 0.0) / max(n_pos - 2, 1))
-                level = np.exp(sy / n_pos)
-                return intercept - slope * x_ref, -slope, 0.0, log_sigma * level
-        return -np.inf, np.nan, mean, spread
-    return -np.inf, 0.0, mean, spread
+                log_var = max(rss, 0.0) / max(n_pos - 2, 1)
+                # Scatter in log space times the level is the scatter in counts.
+                sigma = np.sqrt(log_var) * np.exp(sy / n_pos)
+                return (
+                    intercept,
+                    slope,
+                    0.0,
+                    sigma,
+                    log_var * sxx / denominator,
+                    log_var * n_pos / denominator,
+                    -log_var * sx / denominator,
+                )
+    return -np.inf, fallback, mean, spread, spread * spread / n_win, 0.0, 0.0
 
 
 @njit(cache=True, nogil=True)
 def _resample_row(row, first, weights, out) -> None:
-    """``out[j] = sum_i weights[j, i] * row[first[j] + i]`` (NaN off the axis)."""
-    n_ch = row.size
+    """``out[j] = sum_i weights[j, i] * row[first[j] + i]`` (NaN where first < 0).
+
+    ``first`` and ``weights`` come from :func:`banded_resampling`, whose bands
+    never run off the input axis.
+    """
     m, width = weights.shape
     for j in range(m):
         k0 = first[j]
@@ -165,11 +193,30 @@ def _resample_row(row, first, weights, out) -> None:
             out[j] = np.nan
             continue
         total = 0.0
-        for i in range(min(width, n_ch - k0)):
-            w = weights[j, i]
-            if w != 0.0:
-                total += w * row[k0 + i]
+        for i in range(width):
+            total += weights[j, i] * row[k0 + i]
         out[j] = total
+
+
+@njit(cache=True, nogil=True)
+def banded_resampling(
+    energy: np.ndarray, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~hyperspy_fe_ml.kernels.preprocess.resampling_weights` with every band
+    moved, where needed, to end on the axis (zero weights pad the band), so a row
+    product needs no bounds checks."""
+    first, weights = resampling_weights(energy, grid)
+    m, width = weights.shape
+    n_ch = energy.size
+    for j in range(m):
+        k0 = first[j]
+        if k0 < 0 or k0 + width <= n_ch:
+            continue
+        move = k0 + width - n_ch
+        for i in range(width - 1, -1, -1):
+            weights[j, i] = weights[j, i - move] if i >= move else 0.0
+        first[j] = k0 - move
+    return first, weights
 
 
 @njit(cache=True, nogil=True)
@@ -197,26 +244,29 @@ def _centroid_row(grid, y, start: float, end: float, half_width: float, steps: i
 
 
 @njit(cache=True, nogil=True)
-def _shift_standardise_row(grid, y, shift, mean, scale, out) -> float:
-    """``out = (y(grid + shift) - mean) / scale``; returns ``sum(out**2)``.
+def _shift_standardise_row(grid, y, shift, mean, inv_scale, out) -> float:
+    """``out = (y(grid + shift) - mean) * inv_scale``; returns ``sum(out**2)``.
 
     Linear interpolation with the end values held beyond the grid, as
-    :func:`~hyperspy_fe_ml.kernels.augment.distort_energy_scale` does.
+    :func:`~hyperspy_fe_ml.kernels.augment.distort_energy_scale` does. On a uniform
+    grid a shift moves every channel by the same whole number of channels plus the
+    same fraction ``t``.
     """
     n = grid.size
     step = (grid[n - 1] - grid[0]) / (n - 1)
+    whole = np.floor(shift / step)
+    t = shift / step - whole
+    j0 = int(whole)
     norm2 = 0.0
     for k in range(n):
-        u = (grid[k] + shift - grid[0]) / step
-        if u <= 0.0:
+        j = k + j0
+        if j < 0:
             v = y[0]
-        elif u >= n - 1:
+        elif j >= n - 1:
             v = y[n - 1]
         else:
-            j = min(int(u), n - 2)
-            t = u - j
             v = (1.0 - t) * y[j] + t * y[j + 1]
-        x = (v - mean[k]) / scale[k]
+        x = (v - mean[k]) * inv_scale[k]
         out[k] = x
         norm2 += x * x
     return norm2
@@ -286,8 +336,10 @@ def prepare_model_inputs(
     centroid
         L3 centroid per pixel, eV (NaN when unreadable).
     edge_snr
-        White-line integral over its standard error from the pre-edge scatter (inf
-        when the pre-edge is noise-free, NaN when unknown).
+        White-line integral over its standard error: the counting scatter of the
+        pre-edge channels plus the uncertainty of the background fitted to them
+        and extrapolated under the edge (inf when the pre-edge is noise-free, NaN
+        when unknown). Below :data:`MIN_EDGE_SNR` the pixel has no edge.
     flags
         Quality bits per pixel, uint8 (``FLAG_*``).
 
@@ -317,7 +369,11 @@ def prepare_model_inputs(
     pre_lo = np.searchsorted(energy, pre_start, side="left")
     pre_hi = np.searchsorted(energy, pre_end, side="right")
     x_ref = np.log(0.5 * (energy[min(pre_lo, n_ch - 1)] + energy[max(pre_hi - 1, 0)]))
-    first, weights = resampling_weights(energy, grid)
+    first, weights = banded_resampling(energy, grid)
+    inv_scale = 1.0 / scale
+    # exp(-r * (log g[j+1] - log g[j])) by its Taylor series: |r d| < 1e-3, so
+    # four terms are exact to double precision and no exp is needed per channel.
+    log_ratio = np.diff(log_grid)
     use_lo = min(pre_lo, np.searchsorted(energy, grid[0], side="left"))
     use_hi = max(pre_hi, np.searchsorted(energy, grid[m - 1], side="right") + 1)
     use_lo = max(use_lo - 1, 0)
@@ -327,6 +383,8 @@ def prepare_model_inputs(
     # Raw channels under the white-line window: the standard error of its integral.
     raw_step = (energy[n_ch - 1] - energy[0]) / max(n_ch - 1, 1)
     n_raw_window = max((norm_end - norm_start) / raw_step, 1.0)
+    step = (grid[m - 1] - grid[0]) / (m - 1)
+    window_width = grid[min(norm_hi, m) - 1] - grid[min(norm_lo, m - 1)]
     y = np.empty(m)
     x = np.empty(m)
 
@@ -336,24 +394,42 @@ def prepare_model_inputs(
         if flag & FLAGS_UNREADABLE:
             flags[p] = flag
             continue
-        log_a, r, constant, sigma = _fit_background_row(
+        intercept, slope, constant, sigma, var_a, var_b, cov_ab = _fit_background_row(
             row, log_energy, x_ref, pre_lo, pre_hi, power_law
         )
-        if power_law and not np.isfinite(r):
+        if not np.isfinite(slope):
             flag |= FLAG_BACKGROUND_FALLBACK
-            r = 0.0
+            slope = 0.0
         _resample_row(row, first, weights, y)
+        # Subtract the background; sum it (s0) and its log-energy moment (s1) over
+        # the white-line window, which carry the fit's uncertainty into the
+        # integral.
+        s0 = 0.0
+        s1 = 0.0
+        if intercept > -np.inf:
+            background = np.exp(intercept + slope * (log_grid[0] - x_ref))
+            for j in range(m):
+                if j > 0:
+                    d = slope * log_ratio[j - 1]
+                    background *= 1.0 + d * (
+                        1.0 + d * (0.5 + d * (1.0 / 6.0 + d / 24.0))
+                    )
+                y[j] -= background
+                if norm_lo <= j < norm_hi:
+                    s0 += background * step
+                    s1 += background * (log_grid[j] - x_ref) * step
+            var_fit = var_a * s0 * s0 + 2.0 * cov_ab * s0 * s1 + var_b * s1 * s1
+        else:
+            for j in range(m):
+                y[j] -= constant
+            var_fit = var_a * window_width * window_width
         integral = 0.0
-        for j in range(m):
-            background = constant
-            if log_a > -np.inf:
-                background = np.exp(log_a - r * log_grid[j])
-            y[j] -= background
         for j in range(norm_lo + 1, norm_hi):
             integral += 0.5 * (y[j] + y[j - 1]) * (grid[j] - grid[j - 1])
-        if sigma > 0.0:
-            snr = integral / raw_step / (sigma * np.sqrt(n_raw_window))
-        elif sigma == 0.0:
+        variance = var_fit + sigma * sigma * n_raw_window * raw_step * raw_step
+        if variance > 0.0:
+            snr = integral / np.sqrt(variance)
+        elif variance == 0.0:
             snr = np.inf if integral > 0.0 else 0.0
         else:
             snr = np.nan
@@ -361,8 +437,9 @@ def prepare_model_inputs(
         if not (np.isfinite(integral) and integral > 0.0) or snr < MIN_EDGE_SNR:
             flags[p] = flag | FLAG_NO_EDGE
             continue
+        inv_integral = 1.0 / integral
         for j in range(m):
-            y[j] /= integral
+            y[j] *= inv_integral
         c = _centroid_row(
             grid,
             y,
@@ -374,7 +451,7 @@ def prepare_model_inputs(
         if not np.isfinite(c):
             flags[p] = flag | FLAG_NO_EDGE
             continue
-        norm2[p] = _shift_standardise_row(grid, y, c - align_to, mean, scale, x)
+        norm2[p] = _shift_standardise_row(grid, y, c - align_to, mean, inv_scale, x)
         for k in range(m):
             inputs[p, k] = x[k]
         centroid[p] = c
