@@ -1,55 +1,74 @@
-"""The ``fe-ml demo``: preprocessing of a synthetic mixed-valence spectrum image.
+"""The ``fe-ml demo``: Fe-state maps of a synthetic particle with known truth.
 
-A raw-count spectrum image with a known Fe3+ fraction per pixel, a power-law
-background and Poisson noise (:mod:`hyperspy_fe_ml.synthetic`) goes through the
-package's chain — energy-axis check, pixel-wise power-law background removal,
-resampling, normalisation, Fe L3 position map — run lazily over Dask chunks. The
-Fe3+ fraction is then estimated by a classical two-reference linear least-squares fit
-(MLLS) of the preprocessed spectra and compared with the truth; maps and spectra are
-written as PNG.
+A raw-count spectrum image of an iron-oxide particle built from the calibrated
+multiplet library (:mod:`hyperspy_fe_ml.phantom`: a magnetite core in a haematite
+shell, wüstite inclusions, a grain of tetrahedral Fe2+, an iron-free support,
+plural scattering, a drifting energy offset, power-law background and Poisson
+noise) is predicted lazily over Dask chunks with the shipped model. The maps are
+written as PNG and scored against the truth: errors per quantity over the iron
+pixels, the mean valence of each phase, the coverage of the 90 % intervals, and
+how many iron-free pixels were rightly flagged.
 """
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hyperspy_fe_ml.synthetic import fe_l23_edge, synthetic_spectrum_image
+from hyperspy_fe_ml.kernels.model_inputs import FLAGS_UNREADABLE
+from hyperspy_fe_ml.model import Z90
+from hyperspy_fe_ml.phantom import iron_oxide_particle
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    """Figures of merit of :func:`run_demo`.
+    """Figures of merit of :func:`run_demo` (over the iron pixels unless noted).
 
     Attributes
     ----------
-    background_error
-        Systematic error of the background removal: RMS over 704–727 eV of the
-        pixel-averaged (background-subtracted − true edge), relative to the mean
-        true L3 maximum (averaging over pixels takes the counting noise out).
-    fe3_rmse
-        RMS error of the MLLS Fe3+ fraction against the truth.
-    l3_fe2, l3_fe3
-        Median L3 maximum over pure Fe2+ and pure Fe3+ pixels, eV.
+    valence_rmse
+        RMS error of the valence.
+    fe3_mae, td_mae, coordination_mae
+        Mean absolute errors of the Fe3+ fraction, the tetrahedral fraction and the
+        coordination number.
+    coverage
+        Share of iron pixels whose true valence lies in the 90 % interval.
+    phases
+        Phase name → (true valence, mean predicted valence).
+    support_flagged
+        Share of iron-free pixels flagged unreadable (should be 1).
+    iron_flagged
+        Share of iron pixels flagged unreadable (should be 0).
+    seconds
+        Wall time of the prediction.
+    n_spectra
+        Spectra predicted.
     files
-        PNG files written.
+        Files written.
     """
 
-    background_error: float
-    fe3_rmse: float
-    l3_fe2: float
-    l3_fe3: float
-    files: tuple[Path, ...]
+    valence_rmse: float
+    fe3_mae: float
+    td_mae: float
+    coordination_mae: float
+    coverage: float
+    phases: dict[str, tuple[float, float]]
+    support_flagged: float
+    iron_flagged: float
+    seconds: float
+    n_spectra: int
+    files: tuple[Path, ...] = field(default=())
 
 
 def run_demo(
     output: Path | str = "fe-ml-demo",
     *,
-    shape: tuple[int, int] = (48, 64),
+    shape: tuple[int, int] = (64, 80),
     seed: int = 0,
     show_progressbar: bool | None = None,
 ) -> DemoResult:
-    """Run the demo and write its PNG figures into ``output``.
+    """Run the demo and write its figures into ``output``.
 
     Parameters
     ----------
@@ -73,98 +92,88 @@ def run_demo(
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    s, truth = synthetic_spectrum_image(shape, seed=seed)
+    s, truth = iron_oxide_particle(shape, seed=seed)
     lazy = s.as_lazy()
     lazy.data = lazy.data.rechunk((16, 16, -1))
 
-    report = lazy.check_fe_l23()
-    edge = lazy.remove_fe_background(show_progressbar=show_progressbar)
-    processed = edge.resample_energy(show_progressbar=show_progressbar)
-    processed = processed.normalise_fe_l23(show_progressbar=show_progressbar)
-    l3 = lazy.estimate_fe_l3_position(show_progressbar=show_progressbar)
-    edge.compute(show_progressbar=show_progressbar)
-    processed.compute(show_progressbar=show_progressbar)
-    l3.compute(show_progressbar=show_progressbar)
+    start = time.perf_counter()
+    maps = lazy.predict_fe_state().compute(show_progressbar=show_progressbar)
+    seconds = time.perf_counter() - start
 
-    energy = s.axes_manager.signal_axes[0].axis
-    window = (energy >= 704.0) & (energy <= 727.0)
-    l3_height = truth.edge[..., window].max(axis=-1).mean()
-    residual = (edge.data[..., window] - truth.edge[..., window]).mean(axis=(0, 1))
-    background_error = float(np.sqrt(np.mean(residual**2)) / l3_height)
+    iron = truth.has_iron
+    flags = np.asarray(maps["flags"].data)
+    unreadable = (flags & FLAGS_UNREADABLE) != 0
+    scored = iron & ~unreadable
 
-    fe3 = _mlls_fe3_fraction(processed)
-    fe3_rmse = float(np.sqrt(np.mean((fe3 - truth.fe3_fraction) ** 2)))
-    l3_map = np.asarray(l3.data)
-    l3_fe2 = float(np.median(l3_map[truth.fe3_fraction == 0.0]))
-    l3_fe3 = float(np.median(l3_map[truth.fe3_fraction == 1.0]))
+    def error(name: str) -> np.ndarray:
+        return np.asarray(maps[name].data)[scored] - getattr(truth, name)[scored]
 
-    files = []
-    nav = s.axes_manager.navigation_axes
-    extent = (
-        nav[0].low_value,
-        nav[0].high_value,
-        nav[1].high_value,
-        nav[1].low_value,
-    )
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
-    panels = (
-        (truth.fe3_fraction, "True Fe$^{3+}$/ΣFe", (0, 1), "viridis"),
-        (fe3, f"MLLS Fe$^{{3+}}$/ΣFe (RMSE {fe3_rmse:.3f})", (0, 1), "viridis"),
-        (l3_map, "Fe L$_3$ maximum (eV)", (707.5, 709.8), "magma"),
-    )
-    for ax, (image, title, limits, cmap) in zip(axes, panels, strict=True):
-        im = ax.imshow(image, extent=extent, vmin=limits[0], vmax=limits[1], cmap=cmap)
-        ax.set_title(title)
-        ax.set_xlabel(f"x ({nav[0].units})")
-        ax.set_ylabel(f"y ({nav[1].units})")
-        fig.colorbar(im, ax=ax, shrink=0.85)
-    files.append(output / "maps.png")
-    fig.savefig(files[-1], dpi=120)
+    valence = np.asarray(maps["valence"].data)
+    std = np.asarray(maps["valence_std"].data)
+    inside = np.abs(valence - truth.valence)[scored] <= Z90 * std[scored]
+    phases = {}
+    for index, name in enumerate(truth.phase_names):
+        pick = scored & (truth.phase == index)
+        if index and np.any(pick):
+            phases[name] = (
+                float(truth.valence[pick][0]),
+                float(valence[pick].mean()),
+            )
+
+    files = [output / "maps.png", output / "truth.png"]
+    fig = maps.plot()
+    fig.savefig(files[0], dpi=110)
     plt.close(fig)
-
-    fig, (ax_raw, ax_edge) = plt.subplots(
-        1, 2, figsize=(12, 4), constrained_layout=True
-    )
-    ax_raw.plot(energy, s.data[:, 0].mean(axis=0), label="Fe$^{2+}$ column, raw")
-    ax_raw.plot(energy, s.data[:, -1].mean(axis=0), label="Fe$^{3+}$ column, raw")
-    if report.pre_edge is not None:
-        ax_raw.axvspan(*report.pre_edge, color="0.9", label="pre-edge fit window")
-    ax_raw.set_xlabel("Energy loss (eV)")
-    ax_raw.set_ylabel("Counts")
-    ax_raw.legend()
-    grid = processed.axes_manager.signal_axes[0].axis
-    for column, name in ((0, "Fe$^{2+}$"), (-1, "Fe$^{3+}$")):
-        ax_edge.plot(grid, processed.data[:, column].mean(axis=0), label=name)
-    ax_edge.set_xlabel("Energy loss (eV)")
-    ax_edge.set_ylabel("Normalised intensity (1/eV)")
-    ax_edge.set_title("Background removed, resampled, normalised")
-    ax_edge.legend()
-    files.append(output / "spectra.png")
-    fig.savefig(files[-1], dpi=120)
+    fig = _truth_figure(maps, truth)
+    fig.savefig(files[1], dpi=110)
     plt.close(fig)
 
     return DemoResult(
-        background_error=background_error,
-        fe3_rmse=fe3_rmse,
-        l3_fe2=l3_fe2,
-        l3_fe3=l3_fe3,
+        valence_rmse=float(np.sqrt(np.mean(error("valence") ** 2))),
+        fe3_mae=float(np.mean(np.abs(error("fe3_fraction")))),
+        td_mae=float(np.mean(np.abs(error("td_fraction")))),
+        coordination_mae=float(np.mean(np.abs(error("coordination_number")))),
+        coverage=float(np.mean(inside)),
+        phases=phases,
+        support_flagged=float(np.mean(unreadable[~iron])) if np.any(~iron) else 1.0,
+        iron_flagged=float(np.mean(unreadable[iron])),
+        seconds=seconds,
+        n_spectra=int(iron.size),
         files=tuple(files),
     )
 
 
-def _mlls_fe3_fraction(processed) -> np.ndarray:
-    """Fe3+ fraction by least squares on the two end-member edges.
+def _truth_figure(maps, truth):
+    """Truth, prediction and error of the valence and the Td fraction."""
+    import matplotlib.pyplot as plt
 
-    The references are the noise-free pure Fe2+ and Fe3+ edges of the same model,
-    normalised like the data; the fraction is the Fe3+ weight over the sum of both.
-    """
-    grid = processed.axes_manager.signal_axes[0].axis
-    references = fe_l23_edge(grid, np.array([0.0, 1.0]))
-    window = (grid >= 704.0) & (grid <= 727.0)
-    references /= np.trapezoid(references[:, window], grid[window], axis=-1)[:, None]
-    data = processed.data.reshape(-1, grid.size)
-    finite = np.all(np.isfinite(data), axis=1)
-    weights = np.full((data.shape[0], 2), np.nan)
-    weights[finite] = np.linalg.lstsq(references.T, data[finite].T, rcond=None)[0].T
-    fraction = weights[:, 1] / weights.sum(axis=1)
-    return np.clip(fraction, 0.0, 1.0).reshape(processed.data.shape[:-1])
+    from hyperspy_fe_ml.plot import _extent
+
+    extent = _extent(maps["valence"])
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    rows = (
+        ("valence", "Fe valence", (2.0, 3.0), "RdBu_r", 0.5),
+        ("td_fraction", "Td Fe fraction", (0.0, 1.0), "cividis", 1.0),
+    )
+    for (name, label, limits, cmap, span), row in zip(rows, axes, strict=True):
+        true = getattr(truth, name)
+        predicted = np.asarray(maps[name].data, dtype=np.float64)
+        panels = (
+            (true, f"true {label}", limits, cmap),
+            (predicted, f"predicted {label}", limits, cmap),
+            (predicted - true, f"error of {label}", (-span, span), "PuOr"),
+        )
+        for ax, (image, title, (lo, hi), colours) in zip(row, panels, strict=True):
+            im = ax.imshow(
+                np.ma.masked_invalid(image),
+                extent=extent,
+                vmin=lo,
+                vmax=hi,
+                cmap=colours,
+                interpolation="nearest",
+            )
+            ax.set_title(title)
+            ax.set_xlabel("x (nm)")
+            ax.set_ylabel("y (nm)")
+            fig.colorbar(im, ax=ax, shrink=0.85)
+    return fig

@@ -83,7 +83,10 @@ class FeL23AxisReport:
     def offset_suspect(self) -> bool:
         """``True`` when the L3 maximum is further from its expected place than
         :data:`L3_OFFSET_TOLERANCE_EV`."""
-        return not abs(self.l3_offset) <= L3_OFFSET_TOLERANCE_EV
+        return (
+            math.isfinite(self.l3_offset)
+            and abs(self.l3_offset) > L3_OFFSET_TOLERANCE_EV
+        )
 
 
 def check_energy_axis(
@@ -184,7 +187,9 @@ def inspect_fe_l23(
         decide from the pre-edge level of the mean spectrum.
     pre_edge
         Pre-edge window in eV for the power-law fit; ``None`` to place it
-        :data:`PRE_EDGE_GAP_EV` below the measured L3 maximum.
+        :data:`PRE_EDGE_GAP_EV` below the nominal L3 energy
+        (:data:`L3_CALIBRATION_TARGET_EV`), or below the measured L3 maximum when
+        that is more than :data:`L3_OFFSET_TOLERANCE_EV` away (an offset axis).
     warn
         Warn when the L3 maximum is more than :data:`L3_OFFSET_TOLERANCE_EV` from
         where Fe L3 should be.
@@ -207,8 +212,8 @@ def inspect_fe_l23(
     >>> report = inspect_fe_l23(e, y)
     >>> report.background_removed, round(report.l3_position, 1)
     (False, 709.5)
-    >>> [round(e, 1) for e in report.pre_edge]
-    [690.0, 704.5]
+    >>> [round(e, 2) for e in report.pre_edge]
+    [690.0, 703.65]
     """
     mean_spectrum = np.asarray(mean_spectrum, dtype=np.float64)
     if not np.any(np.isfinite(mean_spectrum)):
@@ -229,15 +234,36 @@ def inspect_fe_l23(
             L3_PEAK_REACH_EV,
         )[0]
     )
-    if not math.isfinite(l3):
-        raise ValueError(
-            "No rising Fe L3 edge found in the mean spectrum between "
-            f"{search_lo:.1f} and {search_hi:.1f} eV. Check that the signal holds "
-            "Fe L2,3 spectra and that the energy axis is calibrated in eV."
-        )
+    # An "edge" right at the start of an axis that has room for a pre-edge is the
+    # start of the axis, not Fe L3: the typical spectrum has no Fe edge (a region
+    # of support or vacuum). Carry on with the nominal L3 energy, so pixels that do
+    # hold iron are still analysed (those without are flagged per pixel).
+    room = PRE_EDGE_GAP_EV + MIN_PRE_EDGE_WIDTH_EV
+    spurious = (
+        math.isfinite(l3) and l3 - low < room and low <= EXPECTED_L3_RANGE_EV[0] - room
+    )
+    if not math.isfinite(l3) or spurious:
+        if warn:
+            warnings.warn(
+                "No Fe L3 edge found in the typical (median) spectrum between "
+                f"{search_lo:.1f} and {search_hi:.1f} eV: most pixels hold no iron, "
+                "or the axis is not Fe L2,3 in eV. The pre-edge window is placed "
+                f"for L3 at {L3_CALIBRATION_TARGET_EV} eV; pixels without an edge "
+                "give NaN (flagged) in predictions.",
+                UserWarning,
+                stacklevel=3,
+            )
+        l3 = math.nan
+    nominal = L3_CALIBRATION_TARGET_EV if math.isnan(l3) else l3
     offset = l3 - L3_CALIBRATION_TARGET_EV
     if pre_edge is None:
-        pre_end = min(l3, EXPECTED_L3_RANGE_EV[1] + L3_OFFSET_TOLERANCE_EV)
+        # Anchored on the nominal L3 energy unless the axis is clearly offset, so
+        # that every pixel gets the same window whatever its neighbours' valence
+        # (the typical spectrum's L3 moves with the mix of Fe2+ and Fe3+).
+        anchor = L3_CALIBRATION_TARGET_EV
+        if abs(nominal - anchor) > L3_OFFSET_TOLERANCE_EV:
+            anchor = nominal
+        pre_end = min(anchor, EXPECTED_L3_RANGE_EV[1] + L3_OFFSET_TOLERANCE_EV)
         pre_end -= PRE_EDGE_GAP_EV
         pre_start = max(low, pre_end - PRE_EDGE_MAX_WIDTH_EV)
         window = (pre_start, pre_end) if pre_end > low else None
@@ -250,7 +276,7 @@ def inspect_fe_l23(
                 "`pre_edge=(start, end)` with start < end below the L3 edge."
             )
     if background_removed is None:
-        background_removed = _looks_background_removed(energy, mean_spectrum, l3)
+        background_removed = _looks_background_removed(energy, mean_spectrum, nominal)
     if not background_removed:
         width = 0.0 if window is None else window[1] - max(window[0], low)
         if width < MIN_PRE_EDGE_WIDTH_EV:
@@ -258,7 +284,7 @@ def inspect_fe_l23(
                 f"These spectra still carry their background (pre-edge level "
                 f"well above zero), but the energy axis starts at {low:.2f} eV, "
                 f"leaving {max(width, 0.0):.1f} eV of pre-edge below the L3 edge at "
-                f"{l3:.2f} eV; a power-law background fit needs at least "
+                f"{nominal:.2f} eV; a power-law background fit needs at least "
                 f"{MIN_PRE_EDGE_WIDTH_EV:g} eV. Record or keep a pre-edge region "
                 "(e.g. from 690 eV), or remove the background yourself and pass "
                 "`background_removed=True`."
@@ -272,7 +298,7 @@ def inspect_fe_l23(
         l3_position=l3,
         l3_offset=offset,
     )
-    if warn and report.offset_suspect:
+    if warn and report.offset_suspect and math.isfinite(l3):
         warnings.warn(
             f"The Fe L3 maximum of the mean spectrum is at {l3:.2f} eV, "
             f"{offset:+.2f} eV from where it should be (Fe2+ ≈ 707.8, Fe3+ ≈ "
