@@ -6,6 +6,8 @@ and wrap the results in new signals with calibrated axes. The input signal is ne
 modified; lazy input gives lazy output.
 """
 
+import warnings
+
 import numpy as np
 from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy.signal import BaseSignal
@@ -40,6 +42,8 @@ WHITE_LINE_WINDOW_EV: tuple[float, float] = (704.0, 727.0)
 
 #: Most spectra averaged for the checks of a lazy signal (a strided subset).
 _MAX_CHECK_SPECTRA = 4096
+#: Most Dask blocks a check of a lazy signal reads.
+_MAX_CHECK_BLOCKS = 16
 
 
 class FeL23Signal(EELSSpectrum):
@@ -111,7 +115,7 @@ class FeL23Signal(EELSSpectrum):
         energy = check_energy_axis(axis, required_range)
         return inspect_fe_l23(
             energy,
-            _mean_spectrum(self),
+            _typical_spectrum(self),
             uniform=bool(axis.is_uniform),
             background_removed=background_removed,
             pre_edge=pre_edge,
@@ -137,8 +141,9 @@ class FeL23Signal(EELSSpectrum):
         Parameters
         ----------
         pre_edge
-            Fit window, eV; ``None`` places it 5 eV below the L3 maximum of the
-            mean spectrum (up to 20 eV wide).
+            Fit window, eV; ``None`` ends it 5 eV below the nominal L3 energy
+            (708.65 eV, or the measured L3 maximum of the typical spectrum when
+            the axis is offset by more than 3 eV), up to 20 eV wide.
         background_removed
             ``True`` to treat the spectra as background-removed (only the pre-edge
             mean is subtracted); ``None`` decides from the data.
@@ -352,10 +357,10 @@ class FeL23Signal(EELSSpectrum):
             ``.json`` file.
         background_removed
             Whether the spectra are already background-subtracted; ``None`` decides
-            from the pre-edge level of the mean spectrum.
+            from the pre-edge level of the typical (median) spectrum.
         pre_edge
-            Pre-edge window for the background, eV; ``None`` places it 5 eV below
-            the L3 maximum.
+            Pre-edge window for the background, eV; ``None`` ends it 5 eV below
+            the nominal L3 energy (as for :meth:`remove_fe_background`).
         saturation
             Counts at or above which a channel is saturated; ``None`` takes the
             largest value of an integer dtype (no limit for floats). Flat-topped
@@ -403,6 +408,149 @@ class FeL23Signal(EELSSpectrum):
             background_removed=background_removed,
             pre_edge=pre_edge,
             saturation=saturation,
+            show_progressbar=show_progressbar,
+            lazy_output=lazy_output,
+        )
+
+    # -- classical cross-checks -----------------------------------------------------
+
+    def estimate_fe3_fraction_white_line(
+        self,
+        *,
+        background_removed: bool | None = None,
+        pre_edge: tuple[float, float] | None = None,
+        show_progressbar: bool | None = None,
+        lazy_output: bool | None = None,
+    ):
+        """Per-pixel Fe3+/ΣFe by van Aken & Liebscher's modified L3/L2 ratio.
+
+        The classical method (Phys. Chem. Minerals 29 (2002) 188), pixel by pixel
+        over Dask chunks: power-law background (or, for spectra whose background
+        is already removed, the pre-edge mean), a 2:1 double arctan step with
+        inflections at 708.65 and 721.65 eV scaled to the post-edge, integrals
+        over 708.5–710.5 eV (L3) and 719.7–721.7 eV (L2), and their ratio read off
+        the universal curve (:mod:`hyperspy_fe_ml.whiteline`). The windows are
+        fixed in eV: calibrate the energy axis first (:meth:`calibrate_fe_l3`).
+
+        Parameters
+        ----------
+        background_removed, pre_edge
+            As for :meth:`remove_fe_background`.
+        show_progressbar
+            Progress bar while computing; ``None`` uses HyperSpy's preference.
+        lazy_output
+            Lazy maps; ``None`` follows the signal (lazy in, lazy out).
+
+        Returns
+        -------
+        FeStateMaps
+            ``fe3_fraction`` (clipped to the curve's range, 0–1), ``valence``
+            (2 + Fe3+ fraction) and ``white_line_ratio``; NaN where the L2
+            integral is not positive. Settings in ``metadata.FeL23.provenance``.
+
+        Examples
+        --------
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> s, truth = synthetic_spectrum_image((2, 5), edge_counts=1e5)
+        >>> maps = s.estimate_fe3_fraction_white_line()
+        >>> sorted(maps)
+        ['fe3_fraction', 'valence', 'white_line_ratio']
+        >>> maps["fe3_fraction"].data.shape
+        (2, 5)
+        """
+        from hyperspy_fe_ml.classical import estimate_fe3_fraction_white_line
+
+        return estimate_fe3_fraction_white_line(
+            self,
+            background_removed=background_removed,
+            pre_edge=pre_edge,
+            show_progressbar=show_progressbar,
+            lazy_output=lazy_output,
+        )
+
+    def fit_fe_references(
+        self,
+        references: dict,
+        *,
+        valences: dict[str, float] | None = None,
+        fit_range: tuple[float, float] | None = None,
+        linear_background: bool = True,
+        background_removed: bool | None = None,
+        pre_edge: tuple[float, float] | None = None,
+        show_progressbar: bool | None = None,
+        lazy_output: bool | None = None,
+    ):
+        """Per-pixel weights of standard spectra: a linear least-squares (MLLS) fit.
+
+        After the background is removed as in :meth:`remove_fe_background`, each
+        spectrum is fitted over ``fit_range`` with a linear combination of the
+        references, with HyperSpy's linear fitting (one ``ScalableFixedPattern``
+        per reference, ``multifit(optimizer="lstsq")``) block by block over Dask
+        chunks. The references should be background-removed like the data; with
+        references normalised to the same amount of Fe (e.g. to the edge step),
+        the fractions are per Fe atom.
+
+        Parameters
+        ----------
+        references
+            Name → reference spectrum: a ``Signal1D`` (axis in eV), a
+            :class:`~hyperspy_fe_ml.library.LabelledSpectrum` or an
+            ``(energy, intensity)`` pair; each must cover ``fit_range``.
+        valences
+            Name → Fe valence (2–3) of each reference; ``None`` takes the labels of
+            LabelledSpectrum references (or ``metadata.Sample.fe_valence``). With a
+            valence for every reference, ``valence`` and ``fe3_fraction`` maps are
+            added.
+        fit_range
+            Energy range of the fit, eV; default 704–727 eV (the white lines).
+        linear_background
+            Fit an offset and a slope with the references, to absorb what the
+            background subtraction left (a power law fitted below the edge also
+            takes in the white lines' tails); without them the fractions can be
+            biased by a few per cent.
+        background_removed, pre_edge
+            As for :meth:`remove_fe_background`.
+        show_progressbar
+            Progress bar while computing; ``None`` uses HyperSpy's preference.
+        lazy_output
+            Lazy maps; ``None`` follows the signal (lazy in, lazy out).
+
+        Returns
+        -------
+        FeStateMaps
+            ``fraction_<name>`` (weights normalised to sum 1), ``weight_<name>``
+            (raw weights), ``valence`` and ``fe3_fraction`` when the valences are
+            known, and ``residual`` (RMS residual / RMS data).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Before any heavy work: references of the wrong type, not covering the
+            fit range, with NaN, or linearly dependent; a bad fit range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from hyperspy_fe_ml.library import reference_spectrum
+        >>> from hyperspy_fe_ml.synthetic import synthetic_spectrum_image
+        >>> e = np.arange(700.0, 735.0, 0.1)
+        >>> refs = {"Fe2": (e, reference_spectrum(2, "Oh", e)),
+        ...         "Fe3": (e, reference_spectrum(3, "Oh", e))}
+        >>> s, _ = synthetic_spectrum_image((2, 3))
+        >>> maps = s.fit_fe_references(refs, valences={"Fe2": 2, "Fe3": 3})
+        >>> sorted(maps)[:3]
+        ['fe3_fraction', 'fraction_Fe2', 'fraction_Fe3']
+        """
+        from hyperspy_fe_ml.classical import fit_fe_references
+
+        return fit_fe_references(
+            self,
+            references,
+            valences=valences,
+            fit_range=fit_range,
+            linear_background=linear_background,
+            background_removed=background_removed,
+            pre_edge=pre_edge,
             show_progressbar=show_progressbar,
             lazy_output=lazy_output,
         )
@@ -507,6 +655,13 @@ class FeL23Signal(EELSSpectrum):
         """
         # An offset axis may miss the nominal range: only units and order matter.
         report = self.check_fe_l23(warn=False, required_range=None)
+        if not np.isfinite(report.l3_position):
+            raise ValueError(
+                "No Fe L3 edge found in the typical spectrum, so there is nothing to "
+                "calibrate on. Calibrate on a region that holds iron, e.g. "
+                "`s.inav[x0:x1, y0:y1].check_fe_l23().l3_position`, then shift the "
+                "axis offset by hand."
+            )
         shift = float(l3_energy) - report.l3_position
         out = self._independent_copy()
         axis = out.axes_manager.signal_axes[0]
@@ -653,6 +808,13 @@ class LazyFeL23Signal(FeL23Signal, LazyEELSSpectrum):
 
 def _check_data(signal: BaseSignal) -> None:
     """Reject data no Fe L2,3 analysis can use, before any work."""
+    n_signal = signal.axes_manager.signal_dimension
+    if n_signal != 1:
+        raise ValueError(
+            f"The signal has {n_signal} signal dimensions; an Fe L2,3 spectrum has "
+            "one, the energy axis. Make the energy axis the only signal axis, e.g. "
+            "`s = s.as_signal1D(spectral_axis)`, then `s.set_signal_type('FeL23')`."
+        )
     dtype = np.dtype(signal.data.dtype)
     if np.issubdtype(dtype, np.complexfloating):
         raise TypeError(
@@ -713,24 +875,41 @@ def _uniform_grid(energy: np.ndarray) -> np.ndarray:
     return grid
 
 
-def _mean_spectrum(signal: BaseSignal) -> np.ndarray:
-    """Mean spectrum over (a strided subset of at most 4096 of) the pixels.
+def _typical_spectrum(signal: BaseSignal) -> np.ndarray:
+    """Median spectrum of (a sample of at most 4096 of) the pixels.
 
-    A check, not a result: a strided subset sees every region of a large or lazy
-    spectrum image at a small, fixed cost. NaN pixels are left out.
+    A check, not a result. The median lets a few bad pixels (empty, negative,
+    saturated, NaN) change nothing. Eager data are sampled with a stride, which
+    sees every region; lazy data in at most :data:`_MAX_CHECK_BLOCKS` whole Dask
+    blocks spread over the image, so a check of data larger than memory reads a
+    few chunks, not all of them.
     """
+    import dask
+    import dask.array as da
+
     data = signal.data
-    flat = data.reshape(-1, data.shape[-1])
-    step = max(1, flat.shape[0] // _MAX_CHECK_SPECTRA)
-    flat = flat[::step]
-    mean = flat.mean(axis=0, dtype=np.float64)
-    if signal._lazy:
-        mean = mean.compute()
-    if not np.all(np.isfinite(mean)):
-        subset = np.asarray(flat, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(subset, axis=0)
-    return np.asarray(mean)
+    n_channels = data.shape[-1]
+    if isinstance(data, da.Array) and data.ndim > 1:
+        nav_blocks = data.numblocks[:-1]
+        total = int(np.prod(nav_blocks))
+        picks = np.unique(
+            np.linspace(0, total - 1, min(_MAX_CHECK_BLOCKS, total)).astype(int)
+        )
+        blocks = [
+            data.blocks[np.unravel_index(k, nav_blocks)].reshape(-1, n_channels)
+            for k in picks
+        ]
+        per_block = max(1, _MAX_CHECK_SPECTRA // len(blocks))
+        sample = np.concatenate(
+            [b[:: max(1, b.shape[0] // per_block)] for b in dask.compute(*blocks)]
+        )
+    else:
+        flat = np.asarray(data).reshape(-1, n_channels)
+        sample = flat[:: max(1, flat.shape[0] // _MAX_CHECK_SPECTRA)]
+    sample = np.asarray(sample, dtype=np.float64)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels
+        return np.nanmedian(sample, axis=0)
 
 
 def _compute_array(data, show_progressbar: bool | None) -> np.ndarray:

@@ -1,0 +1,434 @@
+"""Classical per-pixel Fe3+ estimates, the cross-checks of the model.
+
+Two methods users know, run over Dask blocks of a spectrum image like the rest of
+the package (:func:`hyperspy_fe_ml.chunked.map_spectra`; lazy in, lazy out) and
+returned, like :meth:`~hyperspy_fe_ml.signals.FeL23Signal.predict_fe_state`, as
+:class:`~hyperspy_fe_ml.maps.FeStateMaps`:
+
+* :func:`estimate_fe3_fraction_white_line`: van Aken & Liebscher's (2002) modified
+  L3/L2 white-line ratio and universal curve (:mod:`hyperspy_fe_ml.whiteline`);
+* :func:`fit_fe_references`: a multiple linear least-squares (MLLS) fit of measured
+  or simulated standard spectra, with HyperSpy's linear fitting
+  (``ScalableFixedPattern`` components, ``multifit(optimizer="lstsq")``) per block.
+
+For a fit of the calibrated multiplet library with free shift and broadening, use
+the :class:`~hyperspy_fe_ml.components.FeL23Edge` component in a HyperSpy model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from hyperspy.signal import BaseSignal
+
+from hyperspy_fe_ml import __version__
+from hyperspy_fe_ml.chunked import map_spectra, single_threaded_blas
+from hyperspy_fe_ml.energy_axis import REQUIRED_RANGE_EV, check_energy_axis
+from hyperspy_fe_ml.kernels.preprocess import (
+    subtract_power_law_background,
+    subtract_pre_edge_mean,
+)
+from hyperspy_fe_ml.library.records import LabelledSpectrum
+from hyperspy_fe_ml.maps import FeStateMaps
+from hyperspy_fe_ml.whiteline import (
+    ANALYSIS_COLUMNS,
+    CURVE_A,
+    CURVE_B,
+    CURVE_C,
+    POST_EDGE_EV,
+    STEP_L2_EV,
+    STEP_L3_EV,
+    STEP_WIDTH_EV,
+    WINDOW_L2_EV,
+    WINDOW_L3_EV,
+    white_line_analysis,
+)
+
+__all__ = [
+    "ReferenceInput",
+    "estimate_fe3_fraction_white_line",
+    "fit_fe_references",
+]
+
+#: What :func:`fit_fe_references` accepts as one reference spectrum.
+ReferenceInput = BaseSignal | LabelledSpectrum | tuple[np.ndarray, np.ndarray]
+
+#: Default energy range of the reference fit, eV: the white lines.
+REFERENCE_FIT_RANGE_EV: tuple[float, float] = REQUIRED_RANGE_EV
+#: Fewest channels the reference fit range must hold.
+MIN_FIT_CHANNELS = 10
+
+
+# -- white-line ratio ------------------------------------------------------------------
+
+
+def estimate_fe3_fraction_white_line(
+    signal: BaseSignal,
+    *,
+    background_removed: bool | None = None,
+    pre_edge: tuple[float, float] | None = None,
+    show_progressbar: bool | None = None,
+    lazy_output: bool | None = None,
+) -> FeStateMaps:
+    """Per-pixel Fe3+/ΣFe by the modified L3/L2 ratio; see the signal method.
+
+    :meth:`FeL23Signal.estimate_fe3_fraction_white_line
+    <hyperspy_fe_ml.signals.FeL23Signal.estimate_fe3_fraction_white_line>` runs
+    this; its docstring has the details.
+    """
+    from hyperspy_fe_ml.signals import _check_data, _energy
+
+    _check_data(signal)
+    check_energy_axis(signal.axes_manager.signal_axes[0], REQUIRED_RANGE_EV)
+    power_law, window, report = signal._background_plan(pre_edge, background_removed)
+    stacked = map_spectra(
+        white_line_analysis,
+        signal.data,
+        _energy(signal),
+        float(window[0]),
+        float(window[1]),
+        bool(power_law),
+        out_channels=len(ANALYSIS_COLUMNS),
+    )
+    stacked = _maybe_compute(signal, stacked, show_progressbar, lazy_output)
+    ratio = stacked[..., ANALYSIS_COLUMNS.index("white_line_ratio")]
+    fe3 = stacked[..., ANALYSIS_COLUMNS.index("fe3_fraction")]
+    maps = {
+        "fe3_fraction": _map_signal(signal, fe3, "fe3_fraction", "Fe3+/ΣFe"),
+        "valence": _map_signal(signal, 2.0 + fe3, "valence", "Fe valence"),
+        "white_line_ratio": _map_signal(
+            signal, ratio, "white_line_ratio", "Modified L3/L2 white-line ratio"
+        ),
+    }
+    provenance = {
+        "method": "hyperspy_fe_ml.estimate_fe3_fraction_white_line",
+        "reference": "van Aken & Liebscher, Phys. Chem. Minerals 29 (2002) 188",
+        "package_version": __version__,
+        "background": {
+            "pre_edge_eV": [float(window[0]), float(window[1])],
+            "power_law": bool(power_law),
+            "l3_position_eV": float(report.l3_position),
+        },
+        "step": {
+            "inflections_eV": [STEP_L3_EV, STEP_L2_EV],
+            "width_eV": STEP_WIDTH_EV,
+            "heights": "2:1",
+            "post_edge_eV": list(POST_EDGE_EV),
+        },
+        "windows_eV": {"L3": list(WINDOW_L3_EV), "L2": list(WINDOW_L2_EV)},
+        "universal_curve": {"a": CURVE_A, "b": CURVE_B, "c": CURVE_C},
+    }
+    return FeStateMaps(maps, provenance)
+
+
+# -- reference fit (MLLS) ------------------------------------------------------------
+
+
+def fit_fe_references(
+    signal: BaseSignal,
+    references: Mapping[str, ReferenceInput],
+    *,
+    valences: Mapping[str, float] | None = None,
+    fit_range: tuple[float, float] | None = None,
+    linear_background: bool = True,
+    background_removed: bool | None = None,
+    pre_edge: tuple[float, float] | None = None,
+    show_progressbar: bool | None = None,
+    lazy_output: bool | None = None,
+) -> FeStateMaps:
+    """Per-pixel weights of reference spectra (MLLS); see the signal method.
+
+    :meth:`FeL23Signal.fit_fe_references
+    <hyperspy_fe_ml.signals.FeL23Signal.fit_fe_references>` runs this; its
+    docstring has the details.
+    """
+    from hyperspy_fe_ml.signals import _check_data, _energy
+
+    _check_data(signal)
+    energy = check_energy_axis(signal.axes_manager.signal_axes[0], REQUIRED_RANGE_EV)
+    lo, hi = _fit_range(fit_range, energy)
+    inside = np.flatnonzero((energy >= lo) & (energy <= hi))
+    if inside.size < MIN_FIT_CHANNELS:
+        raise ValueError(
+            f"The fit range {lo:g}–{hi:g} eV holds {inside.size} channel(s); a "
+            f"reference fit needs at least {MIN_FIT_CHANNELS}. Widen `fit_range`."
+        )
+    fit_energy = energy[inside]
+    names, patterns, labels = _reference_patterns(references, fit_energy)
+    valences = _reference_valences(names, labels, valences)
+    n_refs = len(names)
+    if linear_background:
+        patterns = np.concatenate([patterns, _linear_terms(fit_energy)])
+    power_law, window, report = signal._background_plan(pre_edge, background_removed)
+    stacked = map_spectra(
+        _mlls_block,
+        signal.data,
+        _energy(signal),
+        float(window[0]),
+        float(window[1]),
+        bool(power_law),
+        int(inside[0]),
+        int(inside[-1]) + 1,
+        patterns,
+        out_channels=len(patterns) + 1,
+    )
+    stacked = _maybe_compute(signal, stacked, show_progressbar, lazy_output)
+    weights = [stacked[..., k] for k in range(n_refs)]
+    total = sum(weights[1:], weights[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fractions = [w / total for w in weights]
+    maps: dict[str, BaseSignal] = {}
+    for name, fraction in zip(names, fractions, strict=True):
+        maps[f"fraction_{name}"] = _map_signal(
+            signal, fraction, f"fraction_{name}", f"Fraction of reference {name}"
+        )
+    for name, weight in zip(names, weights, strict=True):
+        maps[f"weight_{name}"] = _map_signal(
+            signal, weight, f"weight_{name}", f"Weight of reference {name}"
+        )
+    if valences is not None:
+        valence = sum(
+            (f * valences[n] for n, f in zip(names, fractions, strict=True)),
+            0.0 * fractions[0],
+        )
+        maps["valence"] = _map_signal(signal, valence, "valence", "Fe valence")
+        maps["fe3_fraction"] = _map_signal(
+            signal, valence - 2.0, "fe3_fraction", "Fe3+/ΣFe"
+        )
+    maps["residual"] = _map_signal(
+        signal,
+        stacked[..., len(patterns)],
+        "residual",
+        "Relative RMS residual of the reference fit",
+    )
+    provenance = {
+        "method": "hyperspy_fe_ml.fit_fe_references",
+        "optimizer": "HyperSpy linear fitting: ScalableFixedPattern, lstsq",
+        "package_version": __version__,
+        "references": list(names),
+        "valences": None if valences is None else dict(valences),
+        "fit_range_eV": [float(fit_energy[0]), float(fit_energy[-1])],
+        "linear_background": bool(linear_background),
+        "background": {
+            "pre_edge_eV": [float(window[0]), float(window[1])],
+            "power_law": bool(power_law),
+            "l3_position_eV": float(report.l3_position),
+        },
+    }
+    return FeStateMaps(maps, provenance)
+
+
+def _fit_range(
+    fit_range: tuple[float, float] | None, energy: np.ndarray
+) -> tuple[float, float]:
+    if fit_range is None:
+        return REFERENCE_FIT_RANGE_EV
+    try:
+        lo, hi = (float(v) for v in fit_range)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`fit_range` must be two energies in eV, e.g. (704.0, 727.0); got "
+            f"{fit_range!r}."
+        ) from None
+    if not (lo < hi and energy[0] <= lo and hi <= energy[-1]):
+        raise ValueError(
+            f"The fit range {lo:g}–{hi:g} eV must be increasing and inside the "
+            f"energy axis ({energy[0]:.2f}–{energy[-1]:.2f} eV); pass e.g. "
+            f"fit_range={REFERENCE_FIT_RANGE_EV}."
+        )
+    return lo, hi
+
+
+def _reference_patterns(
+    references: Mapping[str, ReferenceInput], energy: np.ndarray
+) -> tuple[list[str], np.ndarray, dict[str, float | None]]:
+    """Names, references on ``energy`` (shape ``(n, channels)``) and their valences."""
+    if not isinstance(references, Mapping) or not references:
+        raise TypeError(
+            "`references` must be a non-empty dict of name -> reference spectrum "
+            "(a Signal1D, a LabelledSpectrum or an (energy, intensity) pair), e.g. "
+            "{'FeO': s_feo, 'Fe2O3': s_fe2o3}."
+        )
+    names, rows, labels = [], [], {}
+    for name, ref in references.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Reference names must be non-empty strings; got {name!r}.")
+        ref_energy, intensity, valence = _reference_arrays(name, ref)
+        if ref_energy[0] > energy[0] or ref_energy[-1] < energy[-1]:
+            raise ValueError(
+                f"Reference {name!r} covers {ref_energy[0]:.2f}–{ref_energy[-1]:.2f} "
+                f"eV but the fit range is {energy[0]:.2f}–{energy[-1]:.2f} eV. Pass "
+                "a `fit_range` inside every reference, or references that cover it."
+            )
+        names.append(name)
+        rows.append(np.interp(energy, ref_energy, intensity))
+        labels[name] = valence
+    patterns = np.ascontiguousarray(rows, dtype=np.float64)
+    if np.linalg.matrix_rank(patterns) < len(names):
+        raise ValueError(
+            f"The references {names} are linearly dependent over the fit range "
+            f"{energy[0]:.2f}–{energy[-1]:.2f} eV (one is zero or a combination of "
+            "the others), so their weights are not defined. Drop the redundant one."
+        )
+    return names, patterns, labels
+
+
+def _linear_terms(energy: np.ndarray) -> np.ndarray:
+    """An offset and a slope over ``energy`` (scaled to ±1), shape ``(2, channels)``.
+
+    Fitted with the references, they absorb the smooth error the background
+    subtraction leaves (a power law fitted below the edge also takes in the tails of
+    the white lines and extrapolates them).
+    """
+    centre = 0.5 * (energy[0] + energy[-1])
+    half = 0.5 * (energy[-1] - energy[0])
+    return np.stack([np.ones_like(energy), (energy - centre) / half])
+
+
+def _reference_arrays(
+    name: str, ref: ReferenceInput
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Energy, intensity (finite, sorted) and valence label of one reference."""
+    valence = None
+    if isinstance(ref, LabelledSpectrum):
+        energy, intensity, valence = ref.energy, ref.intensity, ref.valence
+    elif isinstance(ref, BaseSignal):
+        if (
+            ref.axes_manager.signal_dimension != 1
+            or ref.axes_manager.navigation_size > 1
+        ):
+            raise ValueError(
+                f"Reference {name!r} must be one spectrum (a Signal1D without "
+                f"navigation axes); it has shape {ref.data.shape}. Pick one with "
+                "`ref.inav[...]` or average it with `ref.mean()`."
+            )
+        axis = ref.axes_manager.signal_axes[0]
+        check_energy_axis(axis, None)
+        energy = axis.axis
+        intensity = ref.data.compute() if ref._lazy else ref.data
+        label = ref.metadata.get_item("Sample.fe_valence", None)
+        valence = None if label is None else float(label)
+    elif isinstance(ref, tuple | list) and len(ref) == 2:
+        energy, intensity = ref
+    else:
+        raise TypeError(
+            f"Reference {name!r} is a {type(ref).__name__}; pass a Signal1D, a "
+            "LabelledSpectrum or an (energy, intensity) pair of arrays."
+        )
+    energy = np.asarray(energy, dtype=np.float64).ravel()
+    intensity = np.asarray(intensity, dtype=np.float64).ravel()
+    if energy.shape != intensity.shape or energy.size < 2:
+        raise ValueError(
+            f"Reference {name!r}: energy and intensity must be 1-D arrays of one "
+            f"length (at least 2); got {energy.shape} and {intensity.shape}."
+        )
+    if not (np.all(np.isfinite(energy)) and np.all(np.isfinite(intensity))):
+        raise ValueError(
+            f"Reference {name!r} holds NaN or infinite values; drop or interpolate "
+            "them before fitting."
+        )
+    order = np.argsort(energy)
+    return energy[order], intensity[order], valence
+
+
+def _reference_valences(
+    names: list[str],
+    labels: Mapping[str, float | None],
+    valences: Mapping[str, float] | None,
+) -> dict[str, float] | None:
+    """Valence of every reference (given, else from its labels), or None."""
+    merged = {n: labels.get(n) for n in names}
+    if valences is not None:
+        unknown = set(valences) - set(names)
+        if unknown:
+            raise ValueError(
+                f"`valences` names {sorted(unknown)}, which are not references "
+                f"({names}); use the keys of `references`."
+            )
+        merged.update({n: float(v) for n, v in valences.items()})
+    if any(v is None for v in merged.values()):
+        return None
+    for name, v in merged.items():
+        if not 2.0 <= v <= 3.0:
+            raise ValueError(
+                f"The valence of reference {name!r} is {v}; the Fe3+ fraction is "
+                "defined for valences between 2 and 3."
+            )
+    return merged
+
+
+def _mlls_block(
+    energy: np.ndarray,
+    spectra: np.ndarray,
+    pre_edge_start: float,
+    pre_edge_end: float,
+    power_law: bool,
+    first: int,
+    stop: int,
+    patterns: np.ndarray,
+) -> np.ndarray:
+    """Background, then HyperSpy's linear fit of ``patterns`` to one block.
+
+    Returns shape ``(pixels, n_patterns + 1)``: the weights, then the RMS
+    residual relative to the RMS of the data over the fit range.
+    """
+    import hyperspy.api as hs
+
+    subtract = subtract_power_law_background if power_law else subtract_pre_edge_mean
+    clean = subtract(energy, spectra, pre_edge_start, pre_edge_end)[:, first:stop]
+    fit_energy = energy[first:stop]
+    out = np.full((clean.shape[0], patterns.shape[0] + 1), np.nan)
+    good = np.all(np.isfinite(clean), axis=1)
+    if not np.any(good):
+        return out
+    axis = {"axis": fit_energy, "units": "eV", "name": "Energy"}
+    data = hs.signals.Signal1D(clean[good], axes=[{"size": int(good.sum())}, axis])
+    model = data.create_model()
+    components = []
+    for k, pattern in enumerate(patterns):
+        fixed = hs.signals.Signal1D(pattern, axes=[axis])
+        component = hs.model.components1D.ScalableFixedPattern(fixed, interpolate=False)
+        component.name = f"pattern_{k}"
+        components.append(component)
+    model.extend(components)
+    with single_threaded_blas():  # Dask runs one block per core already
+        model.multifit(optimizer="lstsq", show_progressbar=False)
+    weights = np.stack([c.yscale.map["values"] for c in components], axis=-1)
+    residual = clean[good] - weights @ patterns
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.sqrt(np.mean(residual**2, axis=1) / np.mean(clean[good] ** 2, 1))
+    out[good, :-1] = weights
+    out[good, -1] = relative
+    return out
+
+
+# -- shared -------------------------------------------------------------------------
+
+
+def _maybe_compute(
+    signal: BaseSignal,
+    stacked: da.Array,
+    show_progressbar: bool | None,
+    lazy_output: bool | None,
+) -> da.Array | np.ndarray:
+    """Compute now unless the output should be lazy (lazy in, lazy out)."""
+    from hyperspy_fe_ml.signals import _compute_array
+
+    lazy = signal._lazy if lazy_output is None else bool(lazy_output)
+    return stacked if lazy else _compute_array(stacked, show_progressbar)
+
+
+def _map_signal(signal: BaseSignal, data: Any, name: str, quantity: str) -> BaseSignal:
+    """A map over ``signal``'s navigation space, calibrated axes kept."""
+    if signal.axes_manager.navigation_dimension == 0:
+        data = data.reshape((1,))
+    out = signal._get_navigation_signal(data=data, dtype=data.dtype)
+    title = signal.metadata.get_item("General.title", "")
+    out.metadata.General.title = f"{name} of {title}" if title else name
+    out.metadata.set_item("Signal.quantity", quantity)
+    if isinstance(data, da.Array) and not out._lazy:
+        out = out.as_lazy()
+    return out
