@@ -28,7 +28,9 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
     Parameters
     ----------
     data
-        Array of shape ``navigation + (channels,)``.
+        Array of shape ``navigation + (channels,)``. ``float16`` and ``bool``
+        data, which the numba kernels cannot read, come back as ``float32``
+        (block by block, without a copy of the whole array).
 
     Examples
     --------
@@ -36,14 +38,16 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
     >>> blocks = as_spectrum_blocks(np.zeros((64, 64, 300)))
     >>> blocks.chunks[-1]
     (300,)
+    >>> as_spectrum_blocks(np.zeros((2, 300), dtype=np.float16)).dtype
+    dtype('float32')
     """
     if isinstance(data, da.Array):
         if data.numblocks[-1] != 1:
             data = data.rechunk({data.ndim - 1: -1})
-        return data
+        return _readable(data)
     n_channels = data.shape[-1]
     if data.ndim == 1:
-        return da.from_array(data, chunks=(n_channels,), name=False)
+        return _readable(da.from_array(data, chunks=(n_channels,), name=False))
     # Split the navigation axes (slowest first) until a block fits BLOCK_BYTES.
     rows = max(1, BLOCK_BYTES // (8 * n_channels))
     chunks: list[int] = []
@@ -54,7 +58,14 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
         remaining = max(1, remaining // size)
     # name=False: no hash of the whole array to name the graph (costly, and the
     # graph lives only as long as this call).
-    return da.from_array(data, chunks=(*chunks, n_channels), name=False)
+    return _readable(da.from_array(data, chunks=(*chunks, n_channels), name=False))
+
+
+def _readable(blocks: da.Array) -> da.Array:
+    """``blocks`` in a dtype numba compiles for (no float16, no bool)."""
+    if blocks.dtype in (np.float16, np.bool_):
+        return blocks.astype(np.float32)
+    return blocks
 
 
 def _apply_to_block(
@@ -104,6 +115,13 @@ def map_spectra(
     dask.array.Array
         Lazy result; call ``.compute()`` for NumPy.
 
+    Raises
+    ------
+    TypeError
+        For complex or non-numeric data (never silently cast).
+    ValueError
+        When ``energy`` does not match the data's channels.
+
     Examples
     --------
     >>> import numpy as np
@@ -114,6 +132,15 @@ def map_spectra(
     ((4, 5, 31), 1.0)
     """
     blocks = as_spectrum_blocks(data)
+    real = np.issubdtype(blocks.dtype, np.number) or blocks.dtype == np.bool_
+    if not real or np.issubdtype(blocks.dtype, np.complexfloating):
+        # The blocks are cast to float64 for the kernels: complex data would lose
+        # their imaginary part silently, and text or objects fail late.
+        raise TypeError(
+            f"map_spectra needs real numbers, got {blocks.dtype} data; pass "
+            "`data.real` or `abs(data)` for complex data, or convert with "
+            "`data.astype(float)`."
+        )
     energy = np.ascontiguousarray(energy, dtype=np.float64)
     if energy.shape != (blocks.shape[-1],):
         raise ValueError(

@@ -13,8 +13,10 @@ normalised to unit white-line integral, i.e. the output of
 """
 
 import hashlib
+import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hyperspy_fe_ml.fileio import atomic_write, read_npz
 
 #: What the model predicts, in the order of its output columns.
 OUTPUTS: tuple[str, ...] = (
@@ -370,6 +374,11 @@ class FeStateModel:
     def save(self, path: str | Path) -> Path:
         """Write ``<path>.npz`` (arrays) and ``<path>.json`` (metadata + hash).
 
+        Both files are written to temporary files beside their targets and moved
+        into place only once complete (:func:`~hyperspy_fe_ml.fileio.atomic_write`),
+        so an interrupted save leaves the previous model (if any) as it was and
+        never half a file.
+
         Parameters
         ----------
         path
@@ -383,8 +392,9 @@ class FeStateModel:
         path = Path(path)
         npz, meta = path.with_suffix(".npz"), path.with_suffix(".json")
         npz.parent.mkdir(parents=True, exist_ok=True)
-        with open(npz, "wb") as handle:
-            np.savez_compressed(handle, **self._arrays())
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **self._arrays())
+        payload = buffer.getvalue()
         document = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -393,17 +403,24 @@ class FeStateModel:
             "n_layers": len(self.members[0].weights) if self.members else 0,
             "ood_threshold": float(self.ood_threshold),
             "arrays": npz.name,
-            "arrays_sha256": _sha256(npz),
-            "info": self.info,
+            "arrays_sha256": hashlib.sha256(payload).hexdigest(),
+            "info": {k: v for k, v in self.info.items() if k != "arrays_sha256"},
         }
-        meta.write_text(
-            json.dumps(document, indent=2, sort_keys=True, default=_jsonable)
-        )
+        text = json.dumps(document, indent=2, sort_keys=True, default=_jsonable)
+        # Both temporary files are complete before either replaces its target.
+        with atomic_write(meta, "w") as meta_handle, atomic_write(npz) as npz_handle:
+            npz_handle.write(payload)
+            meta_handle.write(text)
         return meta
 
     @classmethod
     def load(cls, path: str | Path, *, sha256: str | None = None) -> "FeStateModel":
         """Read a model written by :meth:`save`, checking its hash first.
+
+        Nothing is unpickled and nothing is trusted: the JSON fields, the array
+        file's hash, its archive structure and every array's shape are checked
+        before a model is built, so a damaged or hand-edited file fails here with
+        a message, not later inside a prediction.
 
         Parameters
         ----------
@@ -416,8 +433,8 @@ class FeStateModel:
         Raises
         ------
         ModelFileError
-            When a file is missing, not a model, of an unknown format version, or
-            its arrays do not match the hash.
+            When a file is missing, not a model, of an unknown format version, its
+            arrays do not match the hash, or they do not fit together.
         """
         meta = Path(path).with_suffix(".json")
         if not meta.is_file():
@@ -426,9 +443,12 @@ class FeStateModel:
                 "FeStateModel.save, or use the default model (model=None)."
             )
         try:
-            document = json.loads(meta.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ModelFileError(f"{meta} is not a model file: {error}.") from None
+            document = json.loads(meta.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as error:  # also UnicodeDecodeError
+            raise ModelFileError(
+                f"{meta} is not a model file ({type(error).__name__}: {error}). "
+                "Pass the .json file written by FeStateModel.save."
+            ) from None
         if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
             raise ModelFileError(
                 f"{meta} is not a hyperspy_fe_ml model file (no '{FORMAT_NAME}' "
@@ -436,14 +456,15 @@ class FeStateModel:
             )
         if document.get("format_version") != FORMAT_VERSION:
             raise ModelFileError(
-                f"{meta} has model format version {document.get('format_version')}, "
-                f"this package reads version {FORMAT_VERSION}. Retrain with "
+                f"{meta} has model format version {document.get('format_version')!r},"
+                f" this package reads version {FORMAT_VERSION}. Retrain with "
                 "`fe-ml train` or update hyperspy_fe_ml."
             )
-        npz = meta.with_name(document["arrays"])
+        fields = _model_document_fields(meta, document, sha256)
+        npz = meta.with_name(fields["arrays"])
         if not npz.is_file():
             raise ModelFileError(f"The array file {npz} of model {meta} is missing.")
-        expected = sha256 or document["arrays_sha256"]
+        expected = fields["sha256"]
         actual = _sha256(npz)
         if actual != expected:
             raise ModelFileError(
@@ -451,11 +472,15 @@ class FeStateModel:
                 f"{expected[:12]}…, found {actual[:12]}…): the file is corrupt or was "
                 "changed. Reinstall the package or retrain with `fe-ml train`."
             )
-        with np.load(npz, allow_pickle=False) as arrays:
-            data = {key: arrays[key] for key in arrays.files}
+        try:
+            data = read_npz(npz, what=f"array file of model {meta.name}")
+        except ValueError as error:
+            raise ModelFileError(str(error)) from None
+        n_members, n_layers = fields["n_members"], fields["n_layers"]
+        _check_model_arrays(meta, data, n_members, n_layers)
         members = []
-        for m in range(int(document["n_members"])):
-            layers = range(int(document["n_layers"]))
+        for m in range(n_members):
+            layers = range(n_layers)
             members.append(
                 MLPMember(
                     weights=tuple(
@@ -479,8 +504,8 @@ class FeStateModel:
             target_scale=data["target_scale"],
             interval_scale=data["interval_scale"],
             interval_floor=data["interval_floor"],
-            ood_threshold=float(document["ood_threshold"]),
-            info={**document.get("info", {}), "arrays_sha256": actual},
+            ood_threshold=fields["ood_threshold"],
+            info={**fields["info"], "arrays_sha256": actual},
         )
 
 
@@ -549,3 +574,132 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+#: Largest ensemble / depth a model file may declare (the shipped one has 5 / 3).
+_MAX_MEMBERS = 1000
+#: The arrays a model file holds besides the ensemble's, and their dimensions.
+_MODEL_ARRAYS = {
+    "energy": 1,
+    "input_mean": 1,
+    "input_scale": 1,
+    "centroid": 1,
+    "components": 2,
+    "component_scale": 1,
+    "target_mean": 1,
+    "target_scale": 1,
+    "interval_scale": 1,
+    "interval_floor": 1,
+}
+
+
+def _model_document_fields(
+    meta: Path, document: dict[str, Any], sha256: str | None
+) -> dict[str, Any]:
+    """The JSON fields :meth:`FeStateModel.load` uses, type-checked."""
+    fix = "Pass a file written by FeStateModel.save, or retrain with `fe-ml train`."
+    name = document.get("arrays")
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        raise ModelFileError(
+            f"{meta}: 'arrays' must name the array file beside it, got {name!r}. " + fix
+        )
+    expected = sha256 or document.get("arrays_sha256")
+    if isinstance(expected, str):
+        expected = expected.strip().lower()
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-f]{64}", expected):
+        raise ModelFileError(
+            f"{meta}: the SHA-256 of the arrays ('arrays_sha256' or the sha256 "
+            f"argument) must be 64 lower-case hex digits, got {expected!r}. " + fix
+        )
+    counts = {}
+    for key in ("n_members", "n_layers"):
+        value = document.get(key)
+        if type(value) is not int or not 1 <= value <= _MAX_MEMBERS:
+            raise ModelFileError(
+                f"{meta}: {key!r} must be a whole number from 1 to {_MAX_MEMBERS}, "
+                f"got {value!r}. " + fix
+            )
+        counts[key] = value
+    threshold = document.get("ood_threshold")
+    if isinstance(threshold, int) and not isinstance(threshold, bool):
+        threshold = float(threshold) if abs(threshold) < 1e300 else math.inf
+    if not isinstance(threshold, float) or not math.isfinite(threshold):
+        raise ModelFileError(
+            f"{meta}: 'ood_threshold' must be a finite number, got {threshold!r}. "
+            + fix
+        )
+    info = document.get("info", {})
+    if not isinstance(info, dict):
+        raise ModelFileError(f"{meta}: 'info' must be a JSON object. " + fix)
+    return {
+        "arrays": name,
+        "sha256": expected,
+        "ood_threshold": float(threshold),
+        "info": info,
+        **counts,
+    }
+
+
+def _check_model_arrays(
+    meta: Path, data: dict[str, np.ndarray], n_members: int, n_layers: int
+) -> None:
+    """Every array a model needs, floating point, finite, of shapes that fit."""
+    names = list(_MODEL_ARRAYS) + [
+        f"member{m}_{kind}{k}"
+        for m in range(n_members)
+        for k in range(n_layers)
+        for kind in ("w", "b")
+    ]
+    missing = [key for key in names if key not in data]
+    problems = [f"missing arrays {missing[:5]}"] if missing else []
+    for key in names:
+        if key in missing:
+            continue
+        array = data[key]
+        ndim = _MODEL_ARRAYS.get(key, 2 if "_w" in key else 1)
+        if array.dtype.kind != "f" or array.ndim != ndim:
+            problems.append(f"{key!r} is not a {ndim}-D floating-point array")
+        elif not np.all(np.isfinite(array)):
+            problems.append(f"{key!r} holds NaN or inf")
+    if not problems:
+        n = data["energy"].shape[0]
+        k = data["components"].shape[0]
+        expected = {
+            "input_mean": (n,),
+            "input_scale": (n,),
+            "centroid": (2,),
+            "components": (k, n),
+            "component_scale": (k,),
+            **{key: (len(OUTPUTS),) for key in list(_MODEL_ARRAYS)[6:]},
+        }
+        problems += [
+            f"{key!r} has shape {data[key].shape}, not {shape}"
+            for key, shape in expected.items()
+            if data[key].shape != shape
+        ]
+        if n < 2 or not np.all(np.diff(data["energy"]) > 0):
+            problems.append("'energy' is not an increasing grid")
+        for key in ("input_scale", "component_scale"):
+            if not problems and np.any(data[key] == 0):
+                problems.append(f"{key!r} has zeros (it divides)")
+        if not problems and data["centroid"][1] == 0:
+            problems.append("the centroid scale is zero (it divides)")
+        for m in range(n_members):
+            width = k + 1  # the component scores and the L3 centroid
+            for layer in range(n_layers):
+                w = data[f"member{m}_w{layer}"]
+                b = data[f"member{m}_b{layer}"]
+                out = len(OUTPUTS) if layer == n_layers - 1 else w.shape[1]
+                if w.shape != (width, out) or b.shape != (out,):
+                    problems.append(
+                        f"member {m} layer {layer} has weights {w.shape} and biases "
+                        f"{b.shape}, not ({width}, {out}) and ({out},)"
+                    )
+                    break
+                width = out
+    if problems:
+        raise ModelFileError(
+            f"The arrays of model {meta} do not fit together: "
+            f"{'; '.join(problems[:5])}. Retrain with `fe-ml train` or reinstall "
+            "the package."
+        )

@@ -528,7 +528,7 @@ def expected_counts(
     the background under the edge, and its shot noise stays in the spectrum after
     the background is subtracted; ``background`` is that background at
     ``reference`` as a fraction of the L3 maximum. A spectrum whose maximum is not
-    positive and finite gives NaN.
+    positive and finite (or so small that ``dose / max`` overflows) gives NaN.
 
     Parameters
     ----------
@@ -571,6 +571,9 @@ def expected_counts(
             out[p, :] = np.nan
             continue
         scale = dose[p] / peak
+        if not np.isfinite(scale):
+            out[p, :] = np.nan
+            continue
         level = background[p] * dose[p]
         r = background_exponent[p]
         for k in range(n_ch):

@@ -22,6 +22,9 @@ MIN_FIT_CHANNELS = 4
 #: background-removed (its pre-edge mean is subtracted instead).
 MIN_POSITIVE_FRACTION = 0.8
 
+#: Smallest normal float64: a fitted amplitude below it has lost its precision.
+_TINY = float(np.finfo(np.float64).tiny)
+
 NORMALISE_INTEGRAL = 0
 NORMALISE_MEAN = 1
 
@@ -34,8 +37,9 @@ def fit_power_law_background(
 
     Channels that are zero, negative or not finite are left out of the fit. A pixel
     with too few positive channels in the window (a spectrum whose background was
-    already removed, or an empty pixel) falls back to a constant equal to the
-    window's mean.
+    already removed, or an empty pixel), or whose fitted amplitude is not a finite,
+    positive, normal float (an exponent beyond about ±100, from spikes or dead
+    channels), falls back to a constant equal to the window's mean.
 
     Parameters
     ----------
@@ -109,8 +113,13 @@ def fit_power_law_background(
         ):
             slope = (n_pos * sxy - sx * sy) / denominator
             intercept = (sy - slope * sx) / n_pos - slope * x_ref
-            if np.isfinite(slope) and np.isfinite(intercept):
-                amplitude[p] = np.exp(intercept)
+            scale = np.exp(intercept)
+            # An amplitude (referred to 1 eV) that over- or underflows (or is
+            # subnormal, with few significant bits) means an unphysical exponent
+            # (|r| > ~100, from spikes or dead channels in the window): it would
+            # subtract inf, nothing or noise, so fall back instead.
+            if np.isfinite(slope) and np.isfinite(scale) and scale >= _TINY:
+                amplitude[p] = scale
                 exponent[p] = -slope
                 offset[p] = 0.0
                 status[p] = FIT_POWER_LAW

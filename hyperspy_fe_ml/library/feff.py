@@ -28,12 +28,13 @@ never needs pymatgen. Nothing here loads pickles: JSON only.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import io
 import json
 import os
 import tarfile
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,23 @@ class _EdgeSpectrum:
     spectrum_type: str = "XANES"
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Checked here, before stitching, so that bad arrays fail with a message.
+        if (
+            self.energy.ndim != 1
+            or self.energy.shape != self.mu.shape
+            or self.energy.size < 2
+        ):
+            raise ValueError(
+                f"{self.identifier}: energies and intensities must be 1-D of one "
+                f"length of at least 2, got shapes {self.energy.shape} and "
+                f"{self.mu.shape}."
+            )
+        if not (np.all(np.isfinite(self.energy)) and np.all(np.isfinite(self.mu))):
+            raise ValueError(
+                f"{self.identifier}: the spectrum holds NaN or inf; repair or drop it."
+            )
+
 
 # ----------------------------------------------------------------------------- JSON
 
@@ -129,12 +147,12 @@ def _array(value: Any, what: str) -> np.ndarray:
     """A float array from a list, an ndarray or monty's numpy-array dict."""
     if isinstance(value, Mapping) and value.get("@module") == "numpy":
         data = value.get("data")
-        if value.get("dtype", "").startswith("complex"):
+        if str(value.get("dtype", "")).startswith("complex"):
             raise ValueError(f"{what} is complex; an absorption spectrum is real.")
         value = data
     try:
         array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{what} is not a numeric array.") from None
     return array
 
@@ -191,11 +209,30 @@ def _load_json(source: str | os.PathLike) -> Any:
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
             return json.load(handle)
-    except json.JSONDecodeError as exc:
+    except (
+        ValueError,  # JSONDecodeError, UnicodeDecodeError, integers too long
+        RecursionError,  # absurdly nested arrays
+        EOFError,  # truncated gzip
+        zlib.error,
+        gzip.BadGzipFile,
+    ) as exc:
+        kind = "gzip-compressed UTF-8 JSON" if opener is gzip.open else "UTF-8 JSON"
         raise ValueError(
-            f"{path} is not valid JSON ({exc}); save the spectra with "
-            "json.dump(..., cls=monty.json.MontyEncoder) or the MP API's JSON export."
+            f"{path} is not valid {kind} ({type(exc).__name__}: {exc}); save the "
+            "spectra with json.dump(..., cls=monty.json.MontyEncoder) or the MP "
+            "API's JSON export."
         ) from None
+
+
+@contextlib.contextmanager
+def _naming(path: str | os.PathLike) -> Iterator[None]:
+    """Prefix the file name to a ValueError raised while reading its content."""
+    try:
+        yield
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def _edge_from_xas_dict(
@@ -204,6 +241,11 @@ def _edge_from_xas_dict(
     """Read a pymatgen ``XAS.as_dict()`` dict."""
     if hasattr(d, "as_dict") and not isinstance(d, Mapping):
         d = d.as_dict()
+    if not isinstance(d, Mapping):
+        raise ValueError(
+            f"{where}: not a pymatgen XAS dict but {type(d).__name__}; expected the "
+            "output of XAS.as_dict() with 'x', 'y', 'edge', 'absorbing_element'."
+        )
     missing = [k for k in ("x", "y") if k not in d]
     if missing:
         raise ValueError(
@@ -218,16 +260,37 @@ def _edge_from_xas_dict(
             f"{energy.shape} and {mu.shape}."
         )
     index = d.get("absorbing_index")
-    return _EdgeSpectrum(
-        energy=energy,
-        mu=mu,
-        edge=normalise_edge(edge if edge is not None else d.get("edge", "")),
-        element=_element_symbol(d.get("absorbing_element", "Fe")),
-        absorbing_index=None if index is None else int(index),
-        structure=_structure_dict(d.get("structure")),
-        identifier=where,
-        spectrum_type=str(d.get("spectrum_type", "XANES")),
-    )
+    try:
+        return _EdgeSpectrum(
+            energy=energy,
+            mu=mu,
+            edge=normalise_edge(edge if edge is not None else d.get("edge", "")),
+            element=_element_symbol(d.get("absorbing_element", "Fe")),
+            absorbing_index=None if index is None else _site_index(index),
+            structure=_structure_dict(d.get("structure")),
+            identifier=where,
+            spectrum_type=str(d.get("spectrum_type", "XANES")),
+        )
+    except ValueError as exc:
+        message = str(exc)
+        raise ValueError(
+            message if message.startswith(where) else f"{where}: {message}"
+        ) from None
+
+
+def _site_index(value: Any) -> int:
+    """A site index: a whole number (or its text), not a bool, list or 1.5."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"absorbing site index {value!r} is not a whole number.")
+    try:
+        index = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(
+            f"absorbing site index {value!r} is not a whole number."
+        ) from None
+    if (isinstance(value, float) and index != value) or index < 0:
+        raise ValueError(f"absorbing site index {value!r} is not a whole number >= 0.")
+    return index
 
 
 # --------------------------------------------------------------------------- stitch
@@ -303,7 +366,7 @@ def _pymatgen_structure(structure: Any) -> Any:
     if isinstance(structure, Mapping):
         try:
             return Structure.from_dict(dict(structure))
-        except (KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # whatever pymatgen raises on a malformed dict
             raise ValueError(
                 f"the structure is not a valid pymatgen Structure dict ({exc!r})."
             ) from None
@@ -364,9 +427,10 @@ def _stitch(
             # pre-edge value, which FEFF often has at 0: silence its noise.
             warnings.simplefilter("ignore", RuntimeWarning)
             stitched = xas[0].stitch(xas[1], num_samples=STITCH_SAMPLES, mode="L23")
-    except ValueError as exc:
+    except Exception as exc:  # whatever pymatgen raises on unusual spectra
         raise ValueError(
-            f"pymatgen could not stitch {l2.identifier} and {l3.identifier}: {exc}"
+            f"pymatgen could not stitch {l2.identifier} and {l3.identifier}: "
+            f"{type(exc).__name__}: {exc}; try stitch_method='numpy'."
         ) from None
     return np.asarray(stitched.x), np.asarray(stitched.y), "pymatgen XAS.stitch L23"
 
@@ -522,7 +586,8 @@ def read_pymatgen_xas(
 
     def edge_spectrum(item: Any) -> _EdgeSpectrum:
         if isinstance(item, (str, os.PathLike)):
-            spec = _edge_from_xas_dict(_load_json(item), str(item))
+            with _naming(item):
+                spec = _edge_from_xas_dict(_load_json(item), str(item))
             spec.metadata["file"] = str(item)
             spec.identifier = Path(item).stem
             return spec
@@ -533,7 +598,9 @@ def read_pymatgen_xas(
     labeller = _Labeller(label)
     first = edge_spectrum(source)
     other = None if partner is None else edge_spectrum(partner)
-    return _record(first, labeller, partner=other, stitch_method=stitch_method)
+    named = source if isinstance(source, (str, os.PathLike)) else ""
+    with _naming(named) if named else contextlib.nullcontext():
+        return _record(first, labeller, partner=other, stitch_method=stitch_method)
 
 
 def _xasdoc_entries(source: Any) -> list[Mapping[str, Any]]:
@@ -544,6 +611,11 @@ def _xasdoc_entries(source: Any) -> list[Mapping[str, Any]]:
         source = source["data"]  # MP API response envelope
     if isinstance(source, Mapping) or hasattr(source, "model_dump"):
         source = [source]
+    if isinstance(source, (str, bytes)) or not isinstance(source, Sequence):
+        raise ValueError(
+            "expected an XASDoc (JSON object), a list of them or the API's "
+            f"{{'data': [...]}} envelope, got {type(source).__name__}."
+        )
     docs = []
     for doc in source:
         if hasattr(doc, "model_dump"):  # an emmet XASDoc object
@@ -604,6 +676,15 @@ def read_xasdoc(
     >>> [r.identifier for r in read_xasdoc(doc, label=False)]
     ['mp-0-XANES-Fe-L2,3']
     """
+    if isinstance(source, (str, os.PathLike)):
+        with _naming(source):
+            content = _load_json(source)
+            if isinstance(content, str):  # never a path to follow from a file
+                raise ValueError(
+                    "the file holds a JSON string, not XASDoc objects; save the "
+                    "documents (a JSON list of objects) instead."
+                )
+            return read_xasdoc(content, label=label, stitch_method=stitch_method)
     labeller = _Labeller(label)
     singles: list[_EdgeSpectrum] = []
     pending: dict[tuple[str | None, int | None], dict[str, _EdgeSpectrum]] = {}
@@ -619,9 +700,12 @@ def read_xasdoc(
         if hasattr(spectrum, "as_dict") and not isinstance(spectrum, Mapping):
             spectrum = spectrum.as_dict()  # a pymatgen XAS inside an XASDoc object
         spec = _edge_from_xas_dict(spectrum, name, edge=doc.get("edge"))
-        spec.element = _element_symbol(
-            doc.get("absorbing_element", spectrum.get("absorbing_element", "Fe"))
-        )
+        try:
+            spec.element = _element_symbol(
+                doc.get("absorbing_element", spectrum.get("absorbing_element", "Fe"))
+            )
+        except ValueError as exc:
+            raise ValueError(f"XASDoc {name!r}: {exc}") from None
         if spec.element != "Fe":
             raise ValueError(
                 f"XASDoc {name!r} is for {spec.element}, not Fe; query the API with "
@@ -695,29 +779,39 @@ def _bulk_spectrum(value: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _open_lines(path: Path) -> Iterator[tuple[str, int, str]]:
-    """Yield (member name, line number, line) of an ndjson, .gz or .tgz file."""
+def _open_lines(path: Path) -> Iterator[tuple[str, int, bytes]]:
+    """Yield (member name, line number, raw line) of an ndjson, .gz or .tgz file.
+
+    Lines are bytes, decoded one by one by the caller, so that one line that is
+    not UTF-8 is one bad record. Corrupt or truncated compressed data raise a
+    ValueError naming the file (the lines before it have been yielded).
+    """
     name = path.name.lower()
-    if name.endswith((".tgz", ".tar.gz", ".tar")):
-        with tarfile.open(path, "r:*") as archive:
-            for member in archive:
-                if not member.isfile():
-                    continue
-                handle = archive.extractfile(member)
-                if handle is None:
-                    continue
-                member_name = f"{path}:{member.name}"
-                raw: Any = handle
-                if member.name.lower().endswith(".gz"):
-                    raw = gzip.GzipFile(fileobj=handle)
-                text = io.TextIOWrapper(raw, encoding="utf-8")
-                for number, line in enumerate(text, start=1):
-                    yield member_name, number, line
-        return
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            yield str(path), number, line
+    try:
+        if name.endswith((".tgz", ".tar.gz", ".tar")):
+            with tarfile.open(path, "r:*") as archive:
+                for member in archive:
+                    if not member.isfile():
+                        continue
+                    handle = archive.extractfile(member)
+                    if handle is None:
+                        continue
+                    member_name = f"{path}:{member.name}"
+                    raw: Any = handle
+                    if member.name.lower().endswith(".gz"):
+                        raw = gzip.GzipFile(fileobj=handle)
+                    for number, line in enumerate(raw, start=1):
+                        yield member_name, number, line
+            return
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                yield str(path), number, line
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(
+            f"{path}: the compressed data are corrupt or truncated "
+            f"({type(exc).__name__}: {exc}); download the file again."
+        ) from None
 
 
 def _bulk_edge_spectrum(record: Mapping[str, Any], where: str) -> _EdgeSpectrum:
@@ -735,7 +829,7 @@ def _bulk_edge_spectrum(record: Mapping[str, Any], where: str) -> _EdgeSpectrum:
     if isinstance(atom, str) and not atom.lstrip("-").isdigit():
         index, element = None, _element_symbol(atom)  # site-averaged: element symbol
     else:
-        index = int(atom)
+        index = _site_index(atom)
         element = _site_element(structure, index) if structure is not None else None
         if element is None:
             raise ValueError(
@@ -828,11 +922,18 @@ def iter_l_edge_database(
             raise ValueError(message)
         warnings.warn(message + " Skipped.", stacklevel=3)
 
-    for source, number, line in _open_lines(path):
-        if not line.strip():
+    def lines() -> Iterator[tuple[str, int, bytes]]:
+        try:
+            yield from _open_lines(path)
+        except ValueError as exc:  # corrupt compression: keep what was read
+            fail(f"{exc} Reading stopped there.")
+
+    for source, number, raw in lines():
+        if not raw.strip():
             continue
         where = f"{source} line {number}"
         try:
+            line = raw.decode("utf-8")
             record = json.loads(line)
             if not isinstance(record, Mapping):
                 raise ValueError(f"{where}: a record must be a JSON object.")
@@ -843,11 +944,17 @@ def iter_l_edge_database(
                 if site_element is not None and site_element != element:
                     continue  # another element's spectrum: not an error
             spec = _bulk_edge_spectrum(record, where)
-        except json.JSONDecodeError as exc:
+        except UnicodeDecodeError:
+            fail(f"{where}: not UTF-8 text.")
+            continue
+        except (json.JSONDecodeError, RecursionError) as exc:
             fail(f"{where}: not valid JSON ({exc}).")
             continue
         except ValueError as exc:
-            fail(str(exc))
+            fail(str(exc) if str(exc).startswith(where) else f"{where}: {exc}")
+            continue
+        except (TypeError, KeyError, IndexError, AttributeError) as exc:
+            fail(f"{where}: malformed record ({type(exc).__name__}: {exc}).")
             continue
         if spec.element != element:
             continue
@@ -872,7 +979,7 @@ def iter_l_edge_database(
                     partner=pair["L2"],
                     stitch_method=stitch_method,
                 )
-        except ValueError as exc:
+        except (ValueError, TypeError, IndexError) as exc:
             fail(f"{where}: {exc}")
     if pending:
         examples = ", ".join(

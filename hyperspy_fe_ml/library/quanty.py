@@ -251,13 +251,16 @@ def read_quanty_spectrum(
             "number (energy, then Re and Im of each spectrum) and a plain export two "
             "(energy, intensity). Check the file or pass skiprows."
         )
-    return LabelledSpectrum(
-        energy=energy,
-        intensity=intensity,
-        valence=valence,
-        coordination_number=coordination_number,
-        td_fraction=td_fraction,
-        source="quanty",
-        identifier=identifier if identifier is not None else path.stem,
-        metadata=metadata,
-    )
+    try:
+        return LabelledSpectrum(
+            energy=energy,
+            intensity=intensity,
+            valence=valence,
+            coordination_number=coordination_number,
+            td_fraction=td_fraction,
+            source="quanty",
+            identifier=identifier if identifier is not None else path.stem,
+            metadata=metadata,
+        )
+    except ValueError as exc:  # NaN, repeated energies...: name the file
+        raise ValueError(f"{path}: {exc}") from None

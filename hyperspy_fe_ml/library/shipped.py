@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperspy_fe_ml.fileio import atomic_write, read_npz
 from hyperspy_fe_ml.library.multiplet import ParameterSet, StickSpectrum
 
 __all__ = [
@@ -135,10 +136,22 @@ def save_library(
     generator: dict[str, Any],
     edrixs_version: str,
 ) -> Path:
-    """Write parameter sets and their sticks in the library format."""
+    """Write parameter sets and their sticks in the library format.
+
+    The file is written atomically (a temporary file in the same folder replaces
+    ``path`` once complete), so an interruption never leaves half a library. A
+    ``path`` without the ``.npz`` suffix gets it, as with NumPy.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     if len(parameter_sets) != len(sticks):
         raise ValueError("one stick spectrum per parameter set is needed")
     path = Path(path)
+    if path.suffix != ".npz":  # what np.savez_compressed does to a bare name
+        path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
     counts = np.array([len(s) for s in sticks], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -148,8 +161,7 @@ def save_library(
             return np.zeros(0, dtype=dtype)
         return np.concatenate([getattr(s, name) for s in sticks]).astype(dtype)
 
-    np.savez_compressed(
-        path,
+    arrays = dict(
         schema_version=np.int64(SCHEMA_VERSION),
         edrixs_version=np.array(edrixs_version),
         generator=np.array(json.dumps(generator, sort_keys=True)),
@@ -168,42 +180,123 @@ def save_library(
         stick_intensity=cat("intensity", np.float32),
         stick_edge=cat("edge", np.int8),
     )
+    # Complete or not at all: an interrupted run leaves any old library intact.
+    with atomic_write(path) as handle:
+        np.savez_compressed(handle, **arrays)
     return path
 
 
 def read_library(path: str | Path) -> MultipletLibrary:
-    """Read a library file (no pickle) and check its schema version.
+    """Read a library file (no pickle), checking its schema version and layout.
 
     Raises
     ------
+    OSError
+        The file cannot be opened (e.g. ``FileNotFoundError``).
     ValueError
-        The file has another schema version or misses a field.
+        The file is damaged or truncated, has another schema version, misses a
+        field, or its arrays do not fit together; the message names the file and
+        the fix.
     """
-    with np.load(Path(path), allow_pickle=False) as data:
-        version = int(data["schema_version"]) if "schema_version" in data else -1
-        if version != SCHEMA_VERSION:
-            raise ValueError(
-                f"{path} has library schema version {version}, this package reads "
-                f"version {SCHEMA_VERSION}: regenerate it with `fe-ml simulate`"
-            )
-        missing = [
-            k
-            for k in (*_TABLE, "offsets", "stick_energy", "stick_intensity")
-            if k not in data
-        ]
-        if missing:
-            raise ValueError(f"{path} is not a multiplet library: missing {missing}")
-        table = {k: data[k] for k in _TABLE}
-        table["coordination"] = table["coordination"].astype(str)
-        return MultipletLibrary(
-            table=table,
-            offsets=data["offsets"],
-            stick_energy=data["stick_energy"],
-            stick_intensity=data["stick_intensity"],
-            stick_edge=data["stick_edge"],
-            schema_version=version,
-            edrixs_version=str(data["edrixs_version"]),
-            generator=json.loads(str(data["generator"])),
+    path = Path(path)
+    data = read_npz(path, what="multiplet library")
+    regenerate = f"Regenerate it with `fe-ml simulate -o {path}`."
+    version = _scalar(data, "schema_version", path, int)
+    if version != SCHEMA_VERSION:
+        newer = " (made by a newer hyperspy_fe_ml: update the package)"
+        raise ValueError(
+            f"{path} has library schema version {version}, this package reads "
+            f"version {SCHEMA_VERSION}{newer if version > SCHEMA_VERSION else ''}. "
+            + regenerate
+        )
+    fields = (*_TABLE, "offsets", "stick_energy", "stick_intensity", "stick_edge")
+    missing = [k for k in fields if k not in data]
+    if missing:
+        raise ValueError(
+            f"{path} is not a multiplet library: missing {missing}. " + regenerate
+        )
+    table = {k: data[k] for k in _TABLE}
+    table["coordination"] = table["coordination"].astype(str)
+    _check_layout(path, table, data, regenerate)
+    try:
+        generator = json.loads(_scalar(data, "generator", path, str))
+    except ValueError:
+        generator = None
+    if not isinstance(generator, dict):
+        raise ValueError(
+            f"{path}: its 'generator' field is not a JSON object. " + regenerate
+        )
+    return MultipletLibrary(
+        table=table,
+        offsets=data["offsets"],
+        stick_energy=data["stick_energy"],
+        stick_intensity=data["stick_intensity"],
+        stick_edge=data["stick_edge"],
+        schema_version=version,
+        edrixs_version=_scalar(data, "edrixs_version", path, str),
+        generator=generator,
+    )
+
+
+def _scalar(data: dict[str, np.ndarray], key: str, path: Path, kind: type) -> Any:
+    """A 0-d field of a library file as ``int`` or ``str``."""
+    value = data.get(key)
+    if value is None or value.shape != ():
+        raise ValueError(f"{path}: field {key!r} is missing or not a single value.")
+    if kind is int and not np.issubdtype(value.dtype, np.integer):
+        raise ValueError(f"{path}: field {key!r} is not an integer.")
+    if kind is str and value.dtype.kind != "U":
+        raise ValueError(f"{path}: field {key!r} is not text.")
+    return kind(value)
+
+
+def _check_layout(
+    path: Path, table: dict[str, np.ndarray], data: dict[str, np.ndarray], fix: str
+) -> None:
+    """One row per parameter set, offsets that index the sticks, finite sticks."""
+    n = table["valence"].shape[0] if table["valence"].ndim == 1 else -1
+    problems = [
+        f"column {k!r} has shape {v.shape}, not ({n},)"
+        for k, v in table.items()
+        if v.shape != (n,)
+    ]
+    for key in ("valence", "coordination_number", "set_id", "offsets", "stick_edge"):
+        if not np.issubdtype(data[key].dtype, np.integer):
+            problems.append(f"{key!r} is not an integer array")
+    for key in (
+        "ten_dq",
+        "ds",
+        "dt",
+        "slater_scale",
+        "stick_energy",
+        "stick_intensity",
+    ):
+        if data[key].dtype.kind not in "fiu":
+            problems.append(f"{key!r} is not a numeric array")
+    n_sticks = data["stick_energy"].shape
+    if data["stick_energy"].ndim != 1 or any(
+        data[k].shape != n_sticks for k in ("stick_intensity", "stick_edge")
+    ):
+        problems.append("the stick arrays are not 1-D of one length")
+    offsets = data["offsets"]
+    if not problems and (
+        offsets.shape != (n + 1,)
+        or offsets[0] != 0
+        or offsets[-1] != n_sticks[0]
+        or np.any(np.diff(offsets) < 0)
+    ):
+        problems.append("'offsets' do not index the sticks")
+    if not problems and not np.all(np.isin(data["stick_edge"], (2, 3))):
+        problems.append("'stick_edge' has labels other than 2 (L2) and 3 (L3)")
+    if not problems and not (
+        np.all(np.isfinite(data["stick_energy"]))
+        and np.all(np.isfinite(data["stick_intensity"]))
+    ):
+        problems.append("sticks with NaN or inf")
+    if problems:
+        raise ValueError(
+            f"{path} is not a consistent multiplet library: {'; '.join(problems)}. "
+            + fix
         )
 
 

@@ -143,6 +143,26 @@ def _energy_scale(column: str, path: Path) -> float:
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, str], str]:
     """Energies (eV), intensities, header dict and intensity column name."""
+    try:
+        rows, columns, header = _parse_csv(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save the "
+            "standard as a UTF-8 CSV text file. " + _CSV_FIX
+        ) from None
+    if columns is None or not rows:
+        raise ValueError(f"{path}: no spectrum data found. {_CSV_FIX}")
+    table = np.array(rows)
+    lowered = [c.lower() for c in columns]
+    column = lowered.index("intensity") if "intensity" in lowered else 1
+    energy = table[:, 0] * _energy_scale(columns[0], path)
+    return energy, table[:, column], header, columns[column]
+
+
+def _parse_csv(
+    path: Path,
+) -> tuple[list[list[float]], list[str] | None, dict[str, str]]:
+    """Rows, column names and ``# key: value`` header of a standard's CSV file."""
     header: dict[str, str] = {}
     columns: list[str] | None = None
     rows: list[list[float]] = []
@@ -185,13 +205,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, str], str]:
                     f"{path} line {number}: non-numeric value in {text!r}; fix or "
                     "delete the row."
                 ) from None
-    if columns is None or not rows:
-        raise ValueError(f"{path}: no spectrum data found. {_CSV_FIX}")
-    table = np.array(rows)
-    lowered = [c.lower() for c in columns]
-    column = lowered.index("intensity") if "intensity" in lowered else 1
-    energy = table[:, 0] * _energy_scale(columns[0], path)
-    return energy, table[:, column], header, columns[column]
+    return rows, columns, header
 
 
 def _csv_standard(path: Path, given: Mapping[str, float | None]) -> LabelledSpectrum:
@@ -301,11 +315,21 @@ def _msa_standard(path: Path, given: Mapping[str, float | None]) -> LabelledSpec
         raise ValueError(
             f"{path}: expected a single spectrum, got data of shape {data.shape}."
         )
-    axis = content["axes"][0]
-    if axis.get("axis") is not None:
-        energy = np.asarray(axis["axis"], dtype=np.float64)
-    else:
-        energy = axis["offset"] + axis["scale"] * np.arange(axis["size"])
+    try:
+        axis = content["axes"][0]
+        if axis.get("axis") is not None:
+            energy = np.asarray(axis["axis"], dtype=np.float64)
+        elif int(axis["size"]) != data.shape[0]:
+            raise ValueError(f"{axis['size']} points declared, {data.shape[0]} read")
+        else:
+            energy = float(axis["offset"]) + float(axis["scale"]) * np.arange(
+                data.shape[0]
+            )
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: the energy axis is not readable ({exc}); check the '#OFFSET', "
+            "'#XPERCHAN' and '#NPOINTS' header values and the data lines."
+        ) from None
     units = str(axis.get("units") or "").strip()
     if units.lower() == "kev":
         energy = energy * 1000.0

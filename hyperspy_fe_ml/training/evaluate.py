@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperspy_fe_ml.fileio import atomic_write
 from hyperspy_fe_ml.model import OUTPUTS, Z90, FeStateModel
 from hyperspy_fe_ml.training.dataset import DatasetSettings, make_dataset
 
@@ -233,7 +234,8 @@ def plot_robustness(
     np.atleast_1d(axes)[0].legend()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as handle:  # never half a figure
+        fig.savefig(handle, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperspy_fe_ml.fileio import atomic_write
 from hyperspy_fe_ml.model import FeStateModel, load_default_model
 from hyperspy_fe_ml.training.dataset import (
     DatasetSettings,
@@ -152,5 +153,6 @@ def evaluate_model(
         command="fe-ml " + " ".join(sys.argv[1:]),
     )
     card.parent.mkdir(parents=True, exist_ok=True)
-    card.write_text(text)
+    with atomic_write(card, "w") as handle:  # never half a card
+        handle.write(text)
     return card
