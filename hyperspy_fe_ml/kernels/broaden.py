@@ -296,3 +296,164 @@ def _unit_step(x: float, gamma: float) -> float:
             return 1.0
         return 0.5 if x == 0.0 else 0.0
     return 0.5 + math.atan(x / gamma) / math.pi
+
+
+@njit(cache=True, nogil=True)
+def bin_sticks(
+    start: float,
+    step: float,
+    n_points: int,
+    positions: np.ndarray,
+    intensities: np.ndarray,
+    edges: np.ndarray,
+    offsets: np.ndarray,
+) -> np.ndarray:
+    """Sticks on a uniform grid, each split between its two nearest points.
+
+    The split is linear in the distance, so each stick keeps its area and its
+    centroid; sticks off the grid go to the nearest end point.
+
+    Parameters
+    ----------
+    start, step, n_points
+        The grid ``start + step * arange(n_points)``, eV.
+    positions, intensities, edges, offsets
+        As in :func:`broaden_sticks`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, 2, n_points)``: stick area at each grid point, L3 sticks in
+        ``[:, 0]`` and L2 sticks in ``[:, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = bin_sticks(0.0, 1.0, 4, np.array([1.25]), np.array([2.0]),
+    ...                np.array([3], np.int8), np.array([0, 1]))
+    >>> h[0, 0].tolist(), h[0, 1].tolist()
+    ([0.0, 1.5, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0])
+    """
+    n = offsets.size - 1
+    out = np.zeros((n, 2, n_points))
+    for k in range(n):
+        for s in range(offsets[k], offsets[k + 1]):
+            which = 0 if edges[s] == 3 else 1
+            x = (positions[s] - start) / step
+            if x <= 0.0:
+                out[k, which, 0] += intensities[s]
+                continue
+            if x >= n_points - 1:
+                out[k, which, n_points - 1] += intensities[s]
+                continue
+            j = int(math.floor(x))
+            f = x - j
+            out[k, which, j] += (1.0 - f) * intensities[s]
+            out[k, which, j + 1] += f * intensities[s]
+    return out
+
+
+def broaden_sticks_fft(
+    start: float,
+    step: float,
+    n_points: int,
+    positions: np.ndarray,
+    intensities: np.ndarray,
+    edges: np.ndarray,
+    offsets: np.ndarray,
+    fwhm_l3: np.ndarray,
+    fwhm_l2: np.ndarray,
+    resolution: np.ndarray,
+    onset_l3: np.ndarray,
+    onset_l2: np.ndarray,
+    height: np.ndarray,
+) -> np.ndarray:
+    """Lorentzian lines, continuum step and Gaussian resolution in one FFT pass.
+
+    The same spectra as ``gaussian_broaden(grid, broaden_sticks(grid, ...) +
+    continuum_step(grid, ...), resolution)`` on a uniform grid, about ten times
+    faster for library spectra (hundreds of sticks): the sticks are binned onto the
+    grid (:func:`bin_sticks`), convolved with the bin-averaged Lorentzian of each
+    edge, the analytic continuum step is added, and the Gaussian is applied as
+    its Fourier transform. The Lorentzian kernel spans every lag of the grid and
+    the transforms are zero-padded to twice its length, so there is no wrap-around
+    inside the grid; the Gaussian reaches the grid ends only within a few standard
+    deviations of them, where ``gaussian_broaden`` instead normalises one-sided,
+    so leave a margin of 5 standard deviations around the channels that matter.
+
+    Parameters
+    ----------
+    start, step, n_points
+        The uniform grid ``start + step * arange(n_points)``, eV.
+    positions, intensities, edges, offsets
+        Concatenated sticks, as in :func:`broaden_sticks`.
+    fwhm_l3, fwhm_l2
+        Lorentzian FWHM (eV) of the L3 and L2 sticks per spectrum, shape ``(n,)``.
+    resolution
+        Gaussian FWHM (eV) per spectrum, shape ``(n,)``; 0 for none.
+    onset_l3, onset_l2, height
+        Continuum step per spectrum (:func:`continuum_step`), shape ``(n,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, n_points)``, intensity per eV.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> one = np.ones(1)
+    >>> y = broaden_sticks_fft(-20.0, 0.02, 2001, np.array([0.0]), 2 * one,
+    ...                        np.array([3], np.int8), np.array([0, 1]), one, one,
+    ...                        0.5 * one, one, one, 0 * one)
+    >>> round(float(y[0].sum() * 0.02), 3)  # area 2 less the tails beyond +-20 eV
+    1.968
+    """
+    from scipy import fft
+
+    n = offsets.size - 1
+    size = fft.next_fast_len(2 * n_points, real=True)
+    lag = np.arange(size, dtype=np.float64)
+    lag[size // 2 + 1 :] -= size
+    lag *= step
+    # Kernel lags beyond the grid never meet a grid point: zero them, so that the
+    # circular convolution equals the linear one on the grid.
+    beyond = np.abs(lag) > (n_points - 1) * step + 0.5 * step
+    frequency = fft.rfftfreq(size, step)
+    grid = start + step * np.arange(n_points)
+    binned = bin_sticks(start, step, n_points, positions, intensities, edges, offsets)
+    out = np.empty((n, n_points))
+    for k0 in range(0, n, 256):
+        k1 = min(n, k0 + 256)
+        spectrum = np.zeros((k1 - k0, size))
+        spectrum[:, :n_points] = continuum_step(
+            grid,
+            onset_l3[k0:k1],
+            onset_l2[k0:k1],
+            height[k0:k1],
+            fwhm_l3[k0:k1],
+            fwhm_l2[k0:k1],
+        )
+        total = fft.rfft(spectrum, axis=1)
+        for which, fwhm in enumerate((fwhm_l3, fwhm_l2)):
+            sticks = np.zeros((k1 - k0, size))
+            sticks[:, :n_points] = binned[k0:k1, which]
+            kernel = _lorentzian_kernel(lag, step, fwhm[k0:k1])
+            kernel[:, beyond] = 0.0
+            total += fft.rfft(sticks, axis=1) * fft.rfft(kernel, axis=1)
+        sigma = resolution[k0:k1, None] * _FWHM_TO_SIGMA
+        total *= np.exp(-2.0 * (math.pi * sigma * frequency[None, :]) ** 2)
+        out[k0:k1] = fft.irfft(total, size, axis=1)[:, :n_points]
+    return out
+
+
+def _lorentzian_kernel(lag: np.ndarray, step: float, fwhm: np.ndarray) -> np.ndarray:
+    """Bin averages (bins of width ``step`` at ``lag``) of unit-area Lorentzians."""
+    g = 0.5 * fwhm[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        upper = np.arctan((lag[None, :] + 0.5 * step) / g)
+        lower = np.arctan((lag[None, :] - 0.5 * step) / g)
+    kernel = (upper - lower) / (math.pi * step)
+    # Zero width: a delta function, all of its area in the bin at lag 0.
+    delta = (np.abs(lag) < 0.5 * step) / step
+    return np.where(g > 0.0, kernel, delta[None, :])

@@ -15,6 +15,7 @@ Fe atom. The continuum step is in the same units.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 from hyperspy_fe_ml.kernels.broaden import (
     bin_edges,
     broaden_sticks,
+    broaden_sticks_fft,
     continuum_step,
     gaussian_broaden,
 )
@@ -198,6 +200,7 @@ def broaden_library(
     library: MultipletLibrary | None = None,
     zero: np.ndarray | None = None,
     energy_scale: float | None = None,
+    method: str = "fft",
 ) -> np.ndarray:
     """Calibrated, broadened spectra of library rows on an energy axis.
 
@@ -221,6 +224,12 @@ def broaden_library(
     zero, energy_scale
         Override the calibration: absolute energy (eV) of the model zero per
         spectrum, and the energy stretch (used by the calibration script).
+    method
+        ``"fft"``: bin the sticks on the fine grid and broaden by FFT
+        (:func:`~hyperspy_fe_ml.kernels.broaden.broaden_sticks_fft`, ~0.2 ms per
+        spectrum); ``"direct"``: every Lorentzian integrated over every channel
+        (:func:`~hyperspy_fe_ml.kernels.broaden.broaden_sticks`, ~3 ms). They agree
+        to about 1e-3 of the L3 maximum.
 
     Returns
     -------
@@ -263,15 +272,42 @@ def broaden_library(
     fine = np.arange(
         e[0] - _MARGIN_EV, e[-1] + _MARGIN_EV + _FINE_STEP_EV / 2, _FINE_STEP_EV
     )
-    y = broaden_sticks(fine, positions, intensities, edges, offsets, fwhm_l3, fwhm_l2)
     onset = np.zeros((2, n))
     for k, label in enumerate((3, 2)):
         w = np.where(edges == label, intensities, 0.0)
         onset[k] = np.bincount(set_of_stick, w * positions, n) / np.maximum(
             np.bincount(set_of_stick, w, n), 1e-300
         )
-    y += continuum_step(fine, onset[0], onset[1], step, fwhm_l3, fwhm_l2)
-    y = gaussian_broaden(fine, y, resolution)
+    if method == "direct":
+        y = broaden_sticks(
+            fine, positions, intensities, edges, offsets, fwhm_l3, fwhm_l2
+        )
+        y += continuum_step(fine, onset[0], onset[1], step, fwhm_l3, fwhm_l2)
+        y = gaussian_broaden(fine, y, resolution)
+    elif method == "fft":
+        # Widen the grid (same points) to hold every stick: lines just off the
+        # axis still send their Lorentzian tails into it.
+        below = above = 0
+        if positions.size:
+            below = max(0, math.ceil((fine[0] - positions.min()) / _FINE_STEP_EV) + 1)
+            above = max(0, math.ceil((positions.max() - fine[-1]) / _FINE_STEP_EV) + 1)
+        y = broaden_sticks_fft(
+            float(fine[0]) - below * _FINE_STEP_EV,
+            _FINE_STEP_EV,
+            fine.size + below + above,
+            positions,
+            intensities,
+            edges,
+            offsets,
+            fwhm_l3,
+            fwhm_l2,
+            resolution,
+            onset[0],
+            onset[1],
+            step,
+        )[:, below : below + fine.size]
+    else:
+        raise ValueError(f"method={method!r}: use 'fft' (default) or 'direct'")
     # Average over the output channels through the running integral.
     fe = bin_edges(fine)
     cumulative = np.concatenate(

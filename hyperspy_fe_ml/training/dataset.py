@@ -68,6 +68,7 @@ class DatasetSettings:
     step: tuple[float, float] = DRAW_RANGES["step"]
     augment: bool = True
     augmentation: dict[str, Any] = field(default_factory=dict)
+    group_weights: dict[str, float] = field(default_factory=dict)
 
 
 def split_parameter_sets(
@@ -226,7 +227,9 @@ def draw_mixtures(
     p = np.asarray(settings.component_probabilities, dtype=np.float64)
     n_components = rng.choice(np.arange(1, p.size + 1), size=n, p=p / p.sum())
     k_max = int(p.size)
-    components = _balanced_choice(set_ids, table, rng, (n, k_max))
+    components = _balanced_choice(
+        set_ids, table, rng, (n, k_max), settings.group_weights
+    )
     weights = rng.dirichlet(np.full(k_max, settings.dirichlet_alpha), size=n)
     weights[np.arange(k_max)[None, :] >= n_components[:, None]] = 0.0
     weights /= weights.sum(axis=1, keepdims=True)
@@ -268,6 +271,7 @@ def _balanced_choice(
     table: dict[str, np.ndarray],
     rng: np.random.Generator,
     shape: tuple[int, int],
+    group_weights: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Parameter sets drawn with each (valence, site symmetry) group equally likely.
 
@@ -280,7 +284,13 @@ def _balanced_choice(
         table["coordination"][set_ids].astype(str),
     )
     names, inverse = np.unique(groups, return_inverse=True)
-    group = rng.integers(0, names.size, shape)
+    if group_weights:
+        p = np.array(
+            [group_weights.get(str(name)[1:], 1.0) for name in names], dtype=float
+        )
+        group = rng.choice(names.size, shape, p=p / p.sum())
+    else:
+        group = rng.integers(0, names.size, shape)
     out = np.empty(shape, dtype=np.int64)
     for k in range(names.size):
         members = set_ids[inverse == k]

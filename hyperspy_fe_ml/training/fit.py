@@ -63,6 +63,8 @@ class FitSettings:
     coverage: float = 0.90
     ood_quantile: float = 0.995
     seed: int = 0
+    output_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    input_scaling: str = "channel"
 
 
 def fit_fe_state_model(
@@ -121,6 +123,10 @@ def fit_fe_state_model(
     input_mean = x_train.mean(axis=0)
     input_scale = x_train.std(axis=0)
     input_scale = np.maximum(input_scale, 1e-6 * max(float(input_scale.max()), 1e-12))
+    if settings.input_scaling == "global":
+        input_scale = np.full_like(input_scale, float(np.sqrt(np.mean(input_scale**2))))
+    elif settings.input_scaling == "sqrt":
+        input_scale = np.sqrt(input_scale * float(np.sqrt(np.mean(input_scale**2))))
     z_train = (x_train - input_mean) / input_scale
     n_components = min(settings.n_components, *z_train.shape)
     pca = PCA(n_components=n_components, random_state=settings.seed)
@@ -136,10 +142,12 @@ def fit_fe_state_model(
 
     target_mean = y_train.mean(axis=0)
     target_scale = np.maximum(y_train.std(axis=0), 1e-6)
+    target_scale = target_scale / np.sqrt(np.asarray(settings.output_weights, float))
     t_train = (y_train - target_mean) / target_scale
 
     rng = np.random.default_rng(settings.seed)
     members = []
+    epochs = []
     for m in range(settings.n_members):
         if settings.bootstrap:
             rows = rng.integers(0, inputs.shape[0], inputs.shape[0])
@@ -156,6 +164,7 @@ def fit_fe_state_model(
             random_state=settings.seed * 1000 + m,
         )
         regressor.fit(inputs[rows], t_train[rows])
+        epochs.append(int(regressor.n_iter_))
         members.append(
             MLPMember(
                 weights=tuple(np.asarray(w, np.float64) for w in regressor.coefs_),
@@ -194,6 +203,7 @@ def fit_fe_state_model(
             "explained_variance": float(pca.explained_variance_ratio_.sum()),
             "n_train": int(x_train.shape[0]),
             "n_calibration": int(x_cal.shape[0]),
+            "epochs": epochs,
             **(info or {}),
         },
     )
