@@ -1,10 +1,12 @@
 """Out-of-core prediction: a spectrum image larger than comfortable, from disk, lazily.
 
-Run: ``python benchmarks/bench_out_of_core.py [--gib 8] [--folder DIR] [--keep]``
+Run: ``python benchmarks/bench_out_of_core.py [--gib 8] [--folder DIR] [--keep]
+[--write-only]``
 
 1. Writes a raw-count Fe L2,3 spectrum image of about ``--gib`` GiB (float32, 1024
-   channels) to an HDF5 ``.hspy`` file chunked 64×64×1024 (16 MiB), lazily, block
-   by block (never whole in memory). Made once; ``--keep`` leaves it for reruns.
+   channels) to an uncompressed HDF5 ``.hspy`` file chunked 64×64×1024 (16 MiB),
+   lazily, block by block (never whole in memory). Made once; ``--keep`` leaves it
+   for reruns.
 2. In a fresh process (so its peak memory is its own): ``hs.load(..., lazy=True)``,
    ``predict_fe_state()``, ``maps.compute()`` and ``maps.save()``; reports wall
    time, spectra per second and the peak resident memory of that process.
@@ -45,7 +47,7 @@ def write(path: Path, gib: float) -> int:
 
     from hyperspy_fe_ml.library import reference_spectrum
 
-    side = int(np.sqrt(gib * 2**30 / (4 * CHANNELS)) // CHUNK * CHUNK)
+    side = max(1, round(np.sqrt(gib * 2**30 / (4 * CHANNELS)) / CHUNK)) * CHUNK
     energy = np.linspace(690.0, 741.15, CHANNELS)
     fe2 = reference_spectrum(2, "Oh", energy)
     fe3 = reference_spectrum(3, "Oh", energy)
@@ -67,7 +69,15 @@ def write(path: Path, gib: float) -> int:
     axis.offset, axis.scale, axis.units = 690.0, float(energy[1] - energy[0]), "eV"
     s.set_signal_type("FeL23")
     start = time.perf_counter()
-    s.save(path, chunks=(CHUNK, CHUNK, CHANNELS), overwrite=True)
+    # Uncompressed: the figure is the pipeline's, not gzip's (which decompresses at
+    # roughly 100-200 MB/s per core and would dominate).
+    s.save(
+        path,
+        chunks=(CHUNK, CHUNK, CHANNELS),
+        compression=None,
+        overwrite=True,
+        show_progressbar=False,
+    )
     print(
         f"wrote {side}x{side}x{CHANNELS} float32 ({data.nbytes / 2**30:.2f} GiB) to "
         f"{path} in {time.perf_counter() - start:.0f} s"
@@ -105,6 +115,9 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=8.0)
     parser.add_argument("--folder", default=None)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--write-only", action="store_true", help="make the file (kept) and stop"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -115,6 +128,8 @@ def main() -> None:
     path = folder / f"si_{args.gib:g}gib.hspy"
     if not path.exists():
         write(path, args.gib)
+    if args.write_only:
+        return
     out = folder / "maps.hspy"
     child = subprocess.run(
         [sys.executable, __file__, "--child", str(path), str(out)],

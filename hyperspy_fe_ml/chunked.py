@@ -9,12 +9,14 @@ go through the same blocks, so they give identical numbers.
 """
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, partial
 
 import dask.array as da
 import numpy as np
+from dask.array.core import normalize_chunks, slices_from_chunks
 
 #: Target size of one block, bytes of float64 input. Small enough that a block's
 #: kernel outputs stay in cache-friendly memory, large enough that Dask's per-task
@@ -47,7 +49,7 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
         return _readable(data)
     n_channels = data.shape[-1]
     if data.ndim == 1:
-        return _readable(da.from_array(data, chunks=(n_channels,), name=False))
+        return _readable(_views_as_blocks(data, ((n_channels,),)))
     # Split the navigation axes (slowest first) until a block fits BLOCK_BYTES.
     rows = max(1, BLOCK_BYTES // (8 * n_channels))
     chunks: list[int] = []
@@ -56,9 +58,28 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
         take = max(1, min(size, remaining))
         chunks.insert(0, take)
         remaining = max(1, remaining // size)
-    # name=False: no hash of the whole array to name the graph (costly, and the
-    # graph lives only as long as this call).
-    return _readable(da.from_array(data, chunks=(*chunks, n_channels), name=False))
+    return _readable(_views_as_blocks(data, (*chunks, n_channels)))
+
+
+def _views_as_blocks(data: np.ndarray, chunks: tuple) -> da.Array:
+    """A Dask array whose blocks are views of ``data``: no copy, no hash.
+
+    ``da.from_array`` copies a NumPy array whole before slicing it (doubling the
+    memory of a spectrum image and costing a pass over it) and, unless told not
+    to, hashes it for a name. The kernels only read their blocks, so views are
+    safe; the graph gets a unique name and lives only as long as the call.
+    """
+    chunks = normalize_chunks(chunks, data.shape, dtype=data.dtype)
+    name = "fe-spectra-" + uuid.uuid4().hex
+    numblocks = tuple(len(c) for c in chunks)
+    graph = {
+        (name, *index): data[view]
+        for index, view in zip(
+            np.ndindex(*numblocks), slices_from_chunks(chunks), strict=True
+        )
+    }
+    meta = np.empty((0,) * data.ndim, dtype=data.dtype)
+    return da.Array(graph, name, chunks=chunks, dtype=data.dtype, meta=meta)
 
 
 def _readable(blocks: da.Array) -> da.Array:

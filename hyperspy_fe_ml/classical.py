@@ -18,7 +18,6 @@ the :class:`~hyperspy_fe_ml.components.FeL23Edge` component in a HyperSpy model.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -32,7 +31,7 @@ from hyperspy_fe_ml.kernels.preprocess import (
     subtract_pre_edge_mean,
 )
 from hyperspy_fe_ml.library.records import LabelledSpectrum
-from hyperspy_fe_ml.maps import FeStateMaps
+from hyperspy_fe_ml.maps import FeStateMaps, navigation_map
 from hyperspy_fe_ml.whiteline import (
     ANALYSIS_COLUMNS,
     CURVE_A,
@@ -97,9 +96,9 @@ def estimate_fe3_fraction_white_line(
     ratio = stacked[..., ANALYSIS_COLUMNS.index("white_line_ratio")]
     fe3 = stacked[..., ANALYSIS_COLUMNS.index("fe3_fraction")]
     maps = {
-        "fe3_fraction": _map_signal(signal, fe3, "fe3_fraction", "Fe3+/ΣFe"),
-        "valence": _map_signal(signal, 2.0 + fe3, "valence", "Fe valence"),
-        "white_line_ratio": _map_signal(
+        "fe3_fraction": navigation_map(signal, fe3, "fe3_fraction", "Fe3+/ΣFe"),
+        "valence": navigation_map(signal, 2.0 + fe3, "valence", "Fe valence"),
+        "white_line_ratio": navigation_map(
             signal, ratio, "white_line_ratio", "Modified L3/L2 white-line ratio"
         ),
     }
@@ -182,11 +181,11 @@ def fit_fe_references(
         fractions = [w / total for w in weights]
     maps: dict[str, BaseSignal] = {}
     for name, fraction in zip(names, fractions, strict=True):
-        maps[f"fraction_{name}"] = _map_signal(
+        maps[f"fraction_{name}"] = navigation_map(
             signal, fraction, f"fraction_{name}", f"Fraction of reference {name}"
         )
     for name, weight in zip(names, weights, strict=True):
-        maps[f"weight_{name}"] = _map_signal(
+        maps[f"weight_{name}"] = navigation_map(
             signal, weight, f"weight_{name}", f"Weight of reference {name}"
         )
     if valences is not None:
@@ -194,11 +193,11 @@ def fit_fe_references(
             (f * valences[n] for n, f in zip(names, fractions, strict=True)),
             0.0 * fractions[0],
         )
-        maps["valence"] = _map_signal(signal, valence, "valence", "Fe valence")
-        maps["fe3_fraction"] = _map_signal(
+        maps["valence"] = navigation_map(signal, valence, "valence", "Fe valence")
+        maps["fe3_fraction"] = navigation_map(
             signal, valence - 2.0, "fe3_fraction", "Fe3+/ΣFe"
         )
-    maps["residual"] = _map_signal(
+    maps["residual"] = navigation_map(
         signal,
         stacked[..., len(patterns)],
         "residual",
@@ -419,16 +418,3 @@ def _maybe_compute(
 
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
     return stacked if lazy else _compute_array(stacked, show_progressbar)
-
-
-def _map_signal(signal: BaseSignal, data: Any, name: str, quantity: str) -> BaseSignal:
-    """A map over ``signal``'s navigation space, calibrated axes kept."""
-    if signal.axes_manager.navigation_dimension == 0:
-        data = data.reshape((1,))
-    out = signal._get_navigation_signal(data=data, dtype=data.dtype)
-    title = signal.metadata.get_item("General.title", "")
-    out.metadata.General.title = f"{name} of {title}" if title else name
-    out.metadata.set_item("Signal.quantity", quantity)
-    if isinstance(data, da.Array) and not out._lazy:
-        out = out.as_lazy()
-    return out

@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
 from dask.base import tokenize
 from hyperspy.signal import BaseSignal
@@ -31,7 +30,7 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     FLAGS_UNREADABLE,
     prepare_model_inputs,
 )
-from hyperspy_fe_ml.maps import FeStateMaps
+from hyperspy_fe_ml.maps import FeStateMaps, map_builder
 from hyperspy_fe_ml.model import (
     L3_ALIGN_EV,
     L3_CENTROID_WINDOW_EV,
@@ -139,12 +138,15 @@ def predict_fe_state(
         "unreadable_flags": FLAGS_UNREADABLE,
         "white_line_window_eV": list(WHITE_LINE_WINDOW_EV),
     }
+    if not lazy:  # one contiguous plane per map
+        stacked = np.ascontiguousarray(np.moveaxis(stacked, -1, 0))
+    build = map_builder(signal)
     signals = {}
     for k, name in enumerate(MAP_QUANTITIES):
-        data = stacked[..., k]
+        data = stacked[k] if not lazy else stacked[..., k]
         if name == "flags":
             data = data.astype(np.uint8)
-        signals[name] = _map_signal(signal, data, name)
+        signals[name] = partial(build, data, name, MAP_QUANTITIES[name])
     return FeStateMaps(signals, provenance)
 
 
@@ -273,16 +275,3 @@ def _model_provenance(model: FeStateModel) -> dict[str, Any]:
     keep["members"] = len(model.members)
     keep["outputs"] = list(OUTPUTS)
     return keep
-
-
-def _map_signal(signal: BaseSignal, data, name: str) -> BaseSignal:
-    """A signal over ``signal``'s navigation space, calibrated axes kept."""
-    if signal.axes_manager.navigation_dimension == 0:
-        data = data.reshape((1,))
-    out = signal._get_navigation_signal(data=data, dtype=data.dtype)
-    title = signal.metadata.get_item("General.title", "")
-    out.metadata.General.title = f"{name} of {title}" if title else name
-    out.metadata.set_item("Signal.quantity", MAP_QUANTITIES[name])
-    if isinstance(data, da.Array) and not out._lazy:
-        out = out.as_lazy()
-    return out

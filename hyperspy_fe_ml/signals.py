@@ -41,7 +41,7 @@ CANONICAL_ENERGY_EV = np.round(np.arange(700.0, 730.0, 0.1), 6)
 WHITE_LINE_WINDOW_EV: tuple[float, float] = (704.0, 727.0)
 
 #: Most spectra averaged for the checks of a lazy signal (a strided subset).
-_MAX_CHECK_SPECTRA = 4096
+_MAX_CHECK_SPECTRA = 256
 #: Most Dask blocks a check of a lazy signal reads.
 _MAX_CHECK_BLOCKS = 16
 
@@ -876,7 +876,7 @@ def _uniform_grid(energy: np.ndarray) -> np.ndarray:
 
 
 def _typical_spectrum(signal: BaseSignal) -> np.ndarray:
-    """Median spectrum of (a sample of at most 4096 of) the pixels.
+    """Median spectrum of (a sample of at most 256 of) the pixels.
 
     A check, not a result. The median lets a few bad pixels (empty, negative,
     saturated, NaN) change nothing. Eager data are sampled with a stride, which
@@ -907,6 +907,11 @@ def _typical_spectrum(signal: BaseSignal) -> np.ndarray:
         flat = np.asarray(data).reshape(-1, n_channels)
         sample = flat[:: max(1, flat.shape[0] // _MAX_CHECK_SPECTRA)]
     sample = np.asarray(sample, dtype=np.float64)
+    finite = np.isfinite(sample).all(axis=1)
+    if finite.sum() >= 0.5 * len(sample):
+        # Most rows finite: the plain median of those (a partition per channel,
+        # several times faster than nanmedian's row-by-row path).
+        return np.median(np.ascontiguousarray(sample[finite].T), axis=1)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels
         return np.nanmedian(sample, axis=0)

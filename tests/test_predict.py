@@ -1,6 +1,7 @@
 """predict_fe_state: the contract of DESIGN.md, on spectra whose truth is known."""
 
 import threading
+from pathlib import Path
 
 import dask.array as da
 import hyperspy.api as hs
@@ -325,6 +326,29 @@ def test_maps_save_and_load_in_one_file(tmp_path, particle_maps):
     assert loaded.provenance["model"] == particle_maps.provenance["model"]
     with pytest.raises(ValueError, match="hspy"):
         particle_maps.save(tmp_path / "maps.png")
+
+
+def test_interrupted_maps_save_leaves_the_old_file_and_no_partial_one(
+    tmp_path, particle_maps, monkeypatch
+):
+    from hyperspy.signal import BaseSignal
+
+    path = particle_maps.save(tmp_path / "maps.hspy")
+    before = path.read_bytes()
+
+    def disk_full(self, filename, **kwargs):
+        Path(filename).write_bytes(b"half a file")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(BaseSignal, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        particle_maps.save(path, overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["maps.hspy"]
+    monkeypatch.undo()
+    # overwrite=False keeps an existing file, as HyperSpy does.
+    particle_maps.save(path, overwrite=False)
+    assert path.read_bytes() == before
 
 
 def test_plot_draws_every_panel_with_a_colour_bar(particle_maps):

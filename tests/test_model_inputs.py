@@ -1,0 +1,91 @@
+"""The fused model-input kernel against the step-by-step preprocessing path."""
+
+import numpy as np
+import pytest
+
+from hyperspy_fe_ml.kernels.model_inputs import (
+    FLAG_BACKGROUND_FALLBACK,
+    _power_law_row,
+    prepare_model_inputs,
+)
+from hyperspy_fe_ml.kernels.preprocess import preprocess_spectra
+from hyperspy_fe_ml.library import reference_spectrum
+from hyperspy_fe_ml.model import L3_ALIGN_EV, L3_CENTROID_WINDOW_EV, align_on_l3
+
+
+def _counts(energy, n, seed, exponent=(2.5, 4.5)):
+    rng = np.random.default_rng(seed)
+    fe3 = rng.uniform(0.0, 1.0, (n, 1))
+    edge = fe3 * reference_spectrum(3, "Oh", energy) + (1 - fe3) * reference_spectrum(
+        2, "Oh", energy
+    )
+    r = rng.uniform(*exponent, (n, 1))
+    background = rng.uniform(1.0, 5.0, (n, 1)) * (energy / 705.0) ** -r
+    return rng.poisson(2000.0 * (edge / edge.max() + background)).astype(np.float32)
+
+
+@pytest.mark.parametrize("step", [0.05, 0.1, 0.25])
+def test_fused_kernel_equals_background_resample_normalise_align(step):
+    energy = np.arange(680.0, 740.0, step)
+    spectra = _counts(energy, 64, seed=int(step * 100))
+    grid = np.arange(700.0, 730.0, 0.1)
+    rng = np.random.default_rng(1)
+    mean, scale = rng.normal(0, 0.01, grid.size), rng.uniform(0.5, 2.0, grid.size)
+    inputs, norm2, centroid, snr, flags = prepare_model_inputs(
+        energy,
+        spectra,
+        685.0,
+        703.65,
+        True,
+        grid,
+        704.0,
+        727.0,
+        L3_CENTROID_WINDOW_EV,
+        5.0,
+        3,
+        L3_ALIGN_EV,
+        mean,
+        scale,
+        np.inf,
+    )
+    assert not flags.any() and np.all(snr > 3)
+    clean = preprocess_spectra(
+        energy, spectra.astype(float), 685.0, 703.65, True, grid, 704.0, 727.0, 0
+    )
+    # The step path's L3 centroid and shift, as FeStateModel.standardise does.
+    c, aligned = align_on_l3(grid, clean)
+    np.testing.assert_allclose(centroid, c, atol=1e-6)
+    expected = (aligned - mean) / scale
+    np.testing.assert_allclose(inputs, expected, atol=2e-4 * np.abs(expected).max())
+    np.testing.assert_allclose(norm2, (inputs.astype(float) ** 2).sum(1), rtol=1e-5)
+
+
+def test_power_law_row_polynomial_and_exp_branches_agree_with_numpy():
+    grid = np.arange(700.0, 730.0, 0.1)
+    span = np.log(grid) - np.log(grid[0])
+    out = np.empty(grid.size)
+    for slope in (-4.0, -0.3, 0.0, 2.0, -40.0, 80.0):  # the last two: np.exp branch
+        _power_law_row(3.0, slope, span, out)
+        np.testing.assert_allclose(out, 3.0 * (grid / grid[0]) ** slope, rtol=1e-12)
+
+
+def test_background_removed_spectra_use_the_pre_edge_mean():
+    energy = np.arange(690.0, 740.0, 0.1)
+    edge = reference_spectrum(3, "Oh", energy)
+    spectra = (edge / edge.max() + 0.02)[None, :]
+    grid = np.arange(700.0, 730.0, 0.1)
+    args = (grid, 704.0, 727.0, L3_CENTROID_WINDOW_EV, 5.0, 3, L3_ALIGN_EV)
+    ones = (np.zeros(grid.size), np.ones(grid.size), np.inf)
+    inputs, _, _, _, flags = prepare_model_inputs(
+        energy, spectra, 690.0, 703.0, False, *args, *ones
+    )
+    assert flags[0] == 0
+    # The mean of the pre-edge (0.02 + the edge's own tail) is gone: the aligned,
+    # normalised spectrum starts near zero.
+    assert abs(float(inputs[0, :20].mean())) < 2e-3
+    # A power law asked of a spectrum with a zero pre-edge falls back, flagged.
+    spectra = (edge / edge.max())[None, :] * (energy > 704.0)
+    _, _, _, _, flags = prepare_model_inputs(
+        energy, spectra, 690.0, 703.0, True, *args, *ones
+    )
+    assert flags[0] & FLAG_BACKGROUND_FALLBACK
