@@ -55,7 +55,7 @@ L3_ALIGN_EV = 709.0
 DEFAULT_MODEL_FILE = "fe_state_model.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
 DEFAULT_MODEL_SHA256 = (
-    "fe7f453df372ab3603fbd922ad209fed63d4536f1a8961a55cc0ca007836e198"
+    "553b1b704a78a3cd841f665e8f4607ed9396cb1c22133b8a68fa53a6f993bd97"
 )
 
 
