@@ -50,6 +50,10 @@ def fit_component(signal, mask=None):
     clean = signal.remove_fe_background(show_progressbar=False)
     model = clean.create_model(auto_background=False, auto_add_edges=False)
     edge = FeL23Edge()
+    # The shift is bounded to the energy scale's uncertainty (here the drift):
+    # free, a Td Fe2+ pixel can land on Fe3+ shifted down by 2 eV, which the
+    # pixels after it then start from (see the FeL23Edge notes).
+    edge.shift.bmin, edge.shift.bmax = -1.0, 1.0
     model.append(edge)
     model.multifit(mask=mask, bounded=True, show_progressbar=False)
     return edge, clean

@@ -125,13 +125,18 @@ def test_a_signal_without_any_iron_edge_gives_flagged_nan_not_an_error():
 
 
 def test_dead_channels_in_the_pre_edge_never_give_infinite_spectra():
-    # One channel near zero among ~7e5 counts: the log-log fit gives an exponent
-    # of -114 whose amplitude (at 1 eV) underflows to a subnormal. It used to
-    # subtract nothing reliable (and -inf when the amplitude overflowed); now the
-    # pixel falls back to its pre-edge mean like any spectrum that cannot be fitted.
+    # Dead channels (one count among ~7e5) at the start of the pre-edge: the
+    # log-log fit gives a steep exponent. One dead channel is diluted by its bin
+    # and the fit stays finite; a whole dead bin gives an exponent whose amplitude
+    # (at 1 eV) underflows to a subnormal, which used to subtract nothing reliable
+    # (and -inf when it overflowed): that pixel falls back to its pre-edge mean
+    # like any spectrum that cannot be fitted.
     energy = 666.0 + 0.2109375 * np.arange(125)
     row = np.full(125, 6.96944e5)
     row[4] = 1.0
+    out = kp.subtract_power_law_background(energy, row[None, :], energy[0], energy[41])
+    assert np.isfinite(out).all()
+    row[4:6] = 1.0  # the window's bins hold 42 // FIT_BINS = 2 channels
     _, exponent, _, status = kp.fit_power_law_background(
         energy, row[None, :], energy[0], energy[41]
     )
@@ -141,7 +146,7 @@ def test_dead_channels_in_the_pre_edge_never_give_infinite_spectra():
     assert abs(out[0, 60]) < 0.1 * row[60]
     # ... and an exponent so large that the amplitude overflows: no -inf either.
     row = np.full(125, 6.96944e5)
-    row[[4, 17, 30]] = 1.0
+    row[[4, 5, 16, 17, 30, 31]] = 1.0
     out = kp.subtract_power_law_background(energy, row[None, :], energy[0], energy[41])
     assert np.isfinite(out).all()
 

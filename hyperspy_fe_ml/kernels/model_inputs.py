@@ -21,8 +21,7 @@ import numpy as np
 from numba import njit
 
 from hyperspy_fe_ml.kernels.preprocess import (
-    MIN_FIT_CHANNELS,
-    MIN_POSITIVE_FRACTION,
+    fit_log_log_row,
     resampling_weights,
 )
 
@@ -113,8 +112,9 @@ def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> 
 def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_law):
     """Background of one spectrum from its pre-edge window, with its uncertainty.
 
-    The power law ``A E**-r`` by log-log least squares over the positive channels
-    (as :func:`~hyperspy_fe_ml.kernels.preprocess.fit_power_law_background`), or
+    The power law ``A E**-r`` by log-log least squares over the binned window
+    (:func:`~hyperspy_fe_ml.kernels.preprocess.fit_log_log_row`, as
+    :func:`~hyperspy_fe_ml.kernels.preprocess.fit_power_law_background`), or
     the window mean as a constant when ``power_law`` is false or the fit cannot be
     made.
 
@@ -132,29 +132,19 @@ def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_l
         constant, ``var_intercept`` is the variance of the constant). A power law
         that fell back to a constant has ``slope`` NaN.
     """
-    n_win = 0
-    total = 0.0
-    total2 = 0.0
-    n_pos = 0
-    sx = 0.0
-    sy = 0.0
-    sxx = 0.0
-    sxy = 0.0
-    syy = 0.0
-    for k in range(lo, hi):
-        v = float(row[k])
-        n_win += 1
-        total += v
-        total2 += v * v
-        if power_law and v > 0.0:
-            x = log_energy[k] - x_ref
-            y = np.log(v)
-            n_pos += 1
-            sx += x
-            sy += y
-            sxx += x * x
-            sxy += x * y
-            syy += y * y
+    (
+        n_win,
+        total,
+        total2,
+        ok,
+        intercept,
+        slope,
+        level,
+        log_var,
+        var_a,
+        var_b,
+        cov_ab,
+    ) = fit_log_log_row(row, log_energy, x_ref, lo, hi)
     if n_win == 0:
         return -np.inf, 0.0, 0.0, np.nan, np.nan, np.nan, np.nan
     mean = total / n_win
@@ -163,29 +153,11 @@ def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_l
         spread = np.sqrt(max(total2 - n_win * mean * mean, 0.0) / (n_win - 1))
     fallback = 0.0
     if power_law:
+        if ok:
+            # Scatter in log space times the level is the scatter in counts.
+            sigma = np.sqrt(log_var) * np.exp(level)
+            return intercept, slope, 0.0, sigma, var_a, var_b, cov_ab
         fallback = np.nan
-        denominator = n_pos * sxx - sx * sx
-        if (
-            n_pos >= MIN_FIT_CHANNELS
-            and n_pos >= MIN_POSITIVE_FRACTION * n_win
-            and denominator > 0.0
-        ):
-            slope = (n_pos * sxy - sx * sy) / denominator
-            intercept = (sy - slope * sx) / n_pos
-            if np.isfinite(slope) and np.isfinite(intercept):
-                rss = syy - intercept * sy - slope * sxy
-                log_var = max(rss, 0.0) / max(n_pos - 2, 1)
-                # Scatter in log space times the level is the scatter in counts.
-                sigma = np.sqrt(log_var) * np.exp(sy / n_pos)
-                return (
-                    intercept,
-                    slope,
-                    0.0,
-                    sigma,
-                    log_var * sxx / denominator,
-                    log_var * n_pos / denominator,
-                    -log_var * sx / denominator,
-                )
     return -np.inf, fallback, mean, spread, spread * spread / n_win, 0.0, 0.0
 
 
