@@ -89,3 +89,35 @@ def test_background_removed_spectra_use_the_pre_edge_mean():
         energy, spectra, 690.0, 703.0, True, *args, *ones
     )
     assert flags[0] & FLAG_BACKGROUND_FALLBACK
+
+
+def test_a_noise_free_spectrum_has_an_unbounded_edge_snr():
+    # A pure power law is fitted exactly (the bins' curvature corrected), so the
+    # scatter about the fit is zero and so is the standard error of the edge.
+    # Gaussian white lines: no tail reaches the pre-edge window (a library
+    # spectrum's Lorentzian tails would, and would rightly add scatter).
+    energy = 690 + 0.05 * np.arange(1000)
+    edge = np.exp(-0.5 * ((energy - 708.5) / 0.8) ** 2)
+    edge += 0.3 * np.exp(-0.5 * ((energy - 721.3) / 1.0) ** 2)
+    for dtype in (np.float32, np.float64):
+        spectra = (1e4 * (energy / 690) ** -3 + 800 * edge).astype(dtype)
+        grid = np.arange(700.0, 730.0, 0.1)
+        _, _, centroid, snr, flags = prepare_model_inputs(
+            energy,
+            spectra[None, :],
+            690.0,
+            703.65,
+            True,
+            grid,
+            704.0,
+            727.0,
+            L3_CENTROID_WINDOW_EV,
+            5.0,
+            3,
+            L3_ALIGN_EV,
+            np.zeros(grid.size),
+            np.ones(grid.size),
+            np.inf,
+        )
+        assert flags[0] == 0 and np.isfinite(centroid[0])
+        assert snr[0] > 1e4

@@ -80,6 +80,8 @@ def fit_log_log_row(
     syy = 0.0
     sv = 0.0
     sxv = 0.0
+    syv = 0.0
+    svv = 0.0
     for start in range(lo, hi, width):
         count = 0
         bin_sum = 0.0
@@ -114,6 +116,8 @@ def fit_log_log_row(
         syy += w * y * y
         sv += w * variance
         sxv += w * x * variance
+        syv += w * y * variance
+        svv += w * variance * variance
     nan = np.nan
     denominator = n_pos * sxx - sx * sx
     if not (
@@ -126,6 +130,7 @@ def fit_log_log_row(
     slope = (n_pos * sxy - sx * sy) / denominator
     # The bins' curvature correction (zero with one channel per bin).
     half = 0.5 * slope * slope
+    syy += half * (half * svv - 2.0 * syv)
     sy -= half * sv
     sxy -= half * sxv
     slope = (n_pos * sxy - sx * sy) / denominator
