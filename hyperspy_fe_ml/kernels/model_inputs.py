@@ -57,6 +57,10 @@ SATURATION_RUN = 4
 SATURATION_MIN_COUNTS = 50.0
 #: A white-line integral below this many standard errors is no edge.
 MIN_EDGE_SNR = 3.0
+#: Relative precision of a subtracted background, at best: float32 data carry
+#: about 6e-8 of rounding, so a noise-free power law (synthetic data) leaves a
+#: residual of this order, which must not count as an edge.
+BACKGROUND_PRECISION = 1e-7
 #: Fast-math flags of the kernels: reassociation lets sums vectorise. Not
 #: ``nnan``/``ninf``: NaN and inf must still propagate (the quality checks use them).
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
@@ -351,8 +355,9 @@ def prepare_model_inputs(
     edge_snr
         White-line integral over its standard error: the counting scatter of the
         pre-edge channels plus the uncertainty of the background fitted to them
-        and extrapolated under the edge (inf when the pre-edge is noise-free, NaN
-        when unknown). Below :data:`MIN_EDGE_SNR` the pixel has no edge.
+        and extrapolated under the edge, and at least
+        :data:`BACKGROUND_PRECISION` of that background (NaN when unknown).
+        Below :data:`MIN_EDGE_SNR` the pixel has no edge.
     flags
         Quality bits per pixel, uint8 (``FLAG_*``).
 
@@ -434,11 +439,14 @@ def prepare_model_inputs(
         else:
             for j in range(m):
                 y[j] -= constant
+            s0 = abs(constant) * window_width
             var_fit = var_a * window_width * window_width
         integral = 0.0
         for j in range(norm_lo + 1, norm_hi):
             integral += 0.5 * (y[j] + y[j - 1]) * (grid[j] - grid[j - 1])
+        floor = BACKGROUND_PRECISION * s0
         variance = var_fit + sigma * sigma * n_raw_window * raw_step * raw_step
+        variance += floor * floor
         if variance > 0.0:
             snr = integral / np.sqrt(variance)
         elif variance == 0.0:
