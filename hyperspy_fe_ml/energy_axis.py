@@ -32,6 +32,9 @@ L3_OFFSET_TOLERANCE_EV = 3.0
 #: ``PRE_EDGE_MAX_WIDTH_EV``.
 PRE_EDGE_GAP_EV = 5.0
 PRE_EDGE_MAX_WIDTH_EV = 20.0
+#: The white lines must be sampled by at least this many channels (a dispersion of
+#: about 1.15 eV/channel or finer over 704-727 eV) to show the L3 multiplet.
+MIN_WHITE_LINE_CHANNELS = 20
 #: A raw-count spectrum needs at least this much pre-edge for a power-law fit, eV.
 MIN_PRE_EDGE_WIDTH_EV = 3.0
 #: A mean spectrum whose pre-edge level is below this fraction of its L3 maximum is
@@ -111,8 +114,9 @@ def check_energy_axis(
     Raises
     ------
     ValueError
-        When the units are not eV, the axis is not increasing, or it does not cover
-        ``required_range``; the message names what was found and the fix.
+        When the units are not eV, the axis is not increasing, it does not cover
+        ``required_range``, or it has fewer than :data:`MIN_WHITE_LINE_CHANNELS`
+        channels there; the message names what was found and the fix.
 
     Examples
     --------
@@ -159,6 +163,15 @@ def check_energy_axis(
             "range that includes the L3 and L2 edges; if the axis is only "
             "offset, fix its calibration (`axes_manager.signal_axes[0].offset`); "
             "or pass a narrower `required_range` if you know what you do."
+        )
+    n_window = int(np.count_nonzero((energy >= lo) & (energy <= hi)))
+    if n_window < MIN_WHITE_LINE_CHANNELS:
+        raise ValueError(
+            f"The energy axis has {n_window} channels in the white-line window "
+            f"{lo:g}–{hi:g} eV; Fe L2,3 analysis needs at least "
+            f"{MIN_WHITE_LINE_CHANNELS} (a dispersion of "
+            f"{(hi - lo) / MIN_WHITE_LINE_CHANNELS:.2f} eV/channel or finer) to "
+            "read the L3 multiplet. Record with a finer dispersion."
         )
     return energy
 

@@ -24,6 +24,7 @@ from hyperspy.signal import BaseSignal
 
 from hyperspy_fe_ml import __version__
 from hyperspy_fe_ml.chunked import as_spectrum_blocks, single_threaded_blas
+from hyperspy_fe_ml.energy_axis import check_energy_axis
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_NAMES,
     FLAG_OUT_OF_DISTRIBUTION,
@@ -56,9 +57,6 @@ MAP_QUANTITIES: dict[str, str] = {
     "flags": "Quality flags (bits)",
 }
 _FLOAT_MAPS = [name for name in MAP_QUANTITIES if name != "flags"]
-#: Fewest channels the white-line window (704–727 eV) must hold: coarser spectra
-#: cannot resolve the L3 multiplet structure the model reads.
-MIN_WHITE_LINE_CHANNELS = 20
 
 
 @dataclass(frozen=True)
@@ -219,14 +217,7 @@ def _plan(
 
     energy = _energy(signal)
     lo, hi = WHITE_LINE_WINDOW_EV
-    n_window = int(np.count_nonzero((energy >= lo) & (energy <= hi)))
-    if n_window < MIN_WHITE_LINE_CHANNELS:
-        raise ValueError(
-            f"The energy axis has {n_window} channels in the white-line window "
-            f"{lo:g}–{hi:g} eV; the model needs at least {MIN_WHITE_LINE_CHANNELS} "
-            f"(a dispersion of {(hi - lo) / MIN_WHITE_LINE_CHANNELS:.2f} eV/channel "
-            "or finer) to read the L3 multiplet. Record with a finer dispersion."
-        )
+    check_energy_axis(signal.axes_manager.signal_axes[0], (lo, hi))
     power_law, window, report = signal._background_plan(pre_edge, background_removed)
     check_model_grid(model, energy)
     if saturation is None:

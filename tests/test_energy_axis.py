@@ -161,3 +161,15 @@ def test_alignment_of_a_lazy_signal_stays_lazy():
     eager = s.align_fe_l3()
     aligned.compute()
     np.testing.assert_allclose(aligned.data, eager.data)
+
+
+def test_too_coarse_a_dispersion_is_refused_by_every_method():
+    # Three channels over 690-730 eV: a clear error, before any work, from the
+    # preprocessing as from the prediction (it used to give all-NaN spectra).
+    s = hs.signals.Signal1D(np.ones((2, 3), dtype=np.float32))
+    ax = s.axes_manager.signal_axes[0]
+    ax.units, ax.offset, ax.scale = "eV", 690.0, 20.0
+    s.set_signal_type("FeL23")
+    for method in (s.preprocess_fe_l23, s.predict_fe_state, s.remove_fe_background):
+        with pytest.raises(ValueError, match="channels in the white-line window"):
+            method()
