@@ -174,7 +174,8 @@ fig.colorbar(im, ax=axes, label="Fe3+/ΣFe", shrink=0.8)
 # Real spectra whose valence is known (``../shared/expdata``; not shipped with the
 # package). STXM spectra come on non-uniform grids: resample them first. No
 # method is told the valence, and none recalibrates the energy axis.
-here = Path(__file__).resolve()
+# (sphinx-gallery runs an example from its folder, without __file__.)
+here = Path(__file__ if "__file__" in globals() else "cross_check.py").resolve()
 expdata = Path(os.environ.get("FE_ML_EXPDATA") or here.parent.parent.parent / "shared")
 if expdata.name != "expdata":
     expdata = expdata / "expdata"

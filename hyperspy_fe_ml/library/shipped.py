@@ -6,16 +6,13 @@ deterministically with ``fe-ml simulate``. Reading it needs numpy only (no edrix
 
 Schema (version :data:`SCHEMA_VERSION`):
 
-``schema_version``, ``edrixs_version``, ``generator`` (JSON text: temperature,
-stick merging, atomic parameters, package version)
-    provenance;
-``valence``, ``coordination``, ``coordination_number``, ``ten_dq``, ``ds``, ``dt``,
-``slater_scale``, ``set_id``
-    one row per parameter set;
-``offsets``
-    start of each set's sticks in the stick arrays (length sets + 1);
-``stick_energy``, ``stick_intensity``, ``stick_edge``
-    concatenated sticks: uncalibrated relative energy (eV), intensity, 3 = L3 / 2 = L2.
+- ``schema_version``, ``edrixs_version``, ``generator`` (JSON text: temperature,
+  stick merging, atomic parameters, package version): provenance;
+- ``valence``, ``coordination``, ``coordination_number``, ``ten_dq``, ``ds``, ``dt``,
+  ``slater_scale``, ``set_id``: one row per parameter set;
+- ``offsets``: start of each set's sticks in the stick arrays (length sets + 1);
+- ``stick_energy``, ``stick_intensity``, ``stick_edge``: concatenated sticks:
+  uncalibrated relative energy (eV), intensity, 3 = L3 / 2 = L2.
 """
 
 from __future__ import annotations
