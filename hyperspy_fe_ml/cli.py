@@ -31,7 +31,8 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(
         f"predicted {r.n_spectra} spectra in {r.seconds:.2f} s "
-        f"({r.n_spectra / r.seconds:,.0f} spectra/s)"
+        f"({r.n_spectra / r.seconds:,.0f} spectra/s; the first run after an "
+        "install also compiles the numba kernels, which are cached for the next)"
     )
     print("error against the truth over the iron pixels:")
     print(f"  valence RMSE {r.valence_rmse:.3f}")
