@@ -22,6 +22,7 @@ from numba import njit
 
 from hyperspy_fe_ml.kernels.preprocess import (
     fit_log_log_row,
+    l3_centroid_row,
     resampling_weights,
 )
 
@@ -237,30 +238,6 @@ def banded_resampling(
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _centroid_row(grid, y, start: float, end: float, half_width: float, steps: int):
-    """Iterated centroid of the positive intensity (see ``l3_centroid``)."""
-    lo_e = start
-    hi_e = end
-    centre = np.nan
-    for _ in range(steps + 1):
-        lo = np.searchsorted(grid, lo_e, side="left")
-        hi = np.searchsorted(grid, hi_e, side="right")
-        total = 0.0
-        moment = 0.0
-        for k in range(lo, hi):
-            v = y[k]
-            if np.isfinite(v) and v > 0.0:
-                total += v
-                moment += v * grid[k]
-        if total <= 0.0:
-            return np.nan
-        centre = moment / total
-        lo_e = centre - half_width
-        hi_e = centre + half_width
-    return centre
-
-
-@njit(cache=True, nogil=True, fastmath=_FAST)
 def _shift_standardise_row(grid, y, shift, mean, inv_scale, out) -> float:
     """``out = (y(grid + shift) - mean) * inv_scale``; returns ``sum(out**2)``.
 
@@ -460,7 +437,7 @@ def prepare_model_inputs(
         inv_integral = 1.0 / integral
         for j in range(m):
             y[j] *= inv_integral
-        c = _centroid_row(
+        c = l3_centroid_row(
             grid,
             y,
             centroid_window[0],

@@ -741,24 +741,36 @@ def l3_centroid(
     n_pix = spectra.shape[0]
     out = np.full(n_pix, np.nan)
     for p in range(n_pix):
-        lo_e = start
-        hi_e = end
-        centre = np.nan
-        for _ in range(iterations + 1):
-            lo = np.searchsorted(energy, lo_e, side="left")
-            hi = np.searchsorted(energy, hi_e, side="right")
-            total = 0.0
-            moment = 0.0
-            for k in range(lo, hi):
-                v = spectra[p, k]
-                if np.isfinite(v) and v > 0.0:
-                    total += v
-                    moment += v * energy[k]
-            if total <= 0.0:
-                centre = np.nan
-                break
-            centre = moment / total
-            lo_e = centre - half_width
-            hi_e = centre + half_width
-        out[p] = centre
+        out[p] = l3_centroid_row(energy, spectra[p], start, end, half_width, iterations)
     return out
+
+
+@njit(cache=True, nogil=True)
+def l3_centroid_row(
+    energy: np.ndarray,
+    row: np.ndarray,
+    start: float,
+    end: float,
+    half_width: float,
+    iterations: int,
+) -> float:
+    """:func:`l3_centroid` of one spectrum (NaN when no positive intensity)."""
+    lo_e = start
+    hi_e = end
+    centre = np.nan
+    for _ in range(iterations + 1):
+        lo = np.searchsorted(energy, lo_e, side="left")
+        hi = np.searchsorted(energy, hi_e, side="right")
+        total = 0.0
+        moment = 0.0
+        for k in range(lo, hi):
+            v = row[k]
+            if np.isfinite(v) and v > 0.0:
+                total += v
+                moment += v * energy[k]
+        if total <= 0.0:
+            return np.nan
+        centre = moment / total
+        lo_e = centre - half_width
+        hi_e = centre + half_width
+    return centre
