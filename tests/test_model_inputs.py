@@ -24,19 +24,16 @@ def _counts(energy, n, seed, exponent=(2.5, 4.5)):
     return rng.poisson(2000.0 * (edge / edge.max() + background)).astype(np.float32)
 
 
-@pytest.mark.parametrize("step", [0.05, 0.1, 0.25])
-def test_fused_kernel_equals_background_resample_normalise_align(step):
-    energy = np.arange(680.0, 740.0, step)
-    spectra = _counts(energy, 64, seed=int(step * 100))
-    grid = np.arange(700.0, 730.0, 0.1)
-    rng = np.random.default_rng(1)
-    mean, scale = rng.normal(0, 0.01, grid.size), rng.uniform(0.5, 2.0, grid.size)
-    inputs, norm2, centroid, snr, flags = prepare_model_inputs(
+def _prepare(energy, spectra, pre_edge, grid, mean=None, scale=None, power_law=True):
+    """prepare_model_inputs with the package's windows (white lines 704-727 eV)."""
+    mean = np.zeros(grid.size) if mean is None else mean
+    scale = np.ones(grid.size) if scale is None else scale
+    return prepare_model_inputs(
         energy,
         spectra,
-        685.0,
-        703.65,
-        True,
+        pre_edge[0],
+        pre_edge[1],
+        power_law,
         grid,
         704.0,
         727.0,
@@ -47,6 +44,18 @@ def test_fused_kernel_equals_background_resample_normalise_align(step):
         mean,
         scale,
         np.inf,
+    )
+
+
+@pytest.mark.parametrize("step", [0.05, 0.1, 0.25])
+def test_fused_kernel_equals_background_resample_normalise_align(step):
+    energy = np.arange(680.0, 740.0, step)
+    spectra = _counts(energy, 64, seed=int(step * 100))
+    grid = np.arange(700.0, 730.0, 0.1)
+    rng = np.random.default_rng(1)
+    mean, scale = rng.normal(0, 0.01, grid.size), rng.uniform(0.5, 2.0, grid.size)
+    inputs, norm2, centroid, snr, flags = _prepare(
+        energy, spectra, (685.0, 703.65), grid, mean, scale
     )
     assert not flags.any() and np.all(snr > 3)
     clean = preprocess_spectra(
@@ -102,22 +111,8 @@ def test_a_noise_free_spectrum_has_an_unbounded_edge_snr():
     for dtype in (np.float32, np.float64):
         spectra = (1e4 * (energy / 690) ** -3 + 800 * edge).astype(dtype)
         grid = np.arange(700.0, 730.0, 0.1)
-        _, _, centroid, snr, flags = prepare_model_inputs(
-            energy,
-            spectra[None, :],
-            690.0,
-            703.65,
-            True,
-            grid,
-            704.0,
-            727.0,
-            L3_CENTROID_WINDOW_EV,
-            5.0,
-            3,
-            L3_ALIGN_EV,
-            np.zeros(grid.size),
-            np.ones(grid.size),
-            np.inf,
+        _, _, centroid, snr, flags = _prepare(
+            energy, spectra[None, :], (690.0, 703.65), grid
         )
         assert flags[0] == 0 and np.isfinite(centroid[0])
         assert snr[0] > 1e4
