@@ -122,12 +122,12 @@ def _train(args: argparse.Namespace) -> int:
 
     from hyperspy_fe_ml.training.train import TrainingSettings, train_model
 
-    settings = TrainingSettings(
-        n_train=args.n_train,
-        n_calibration=args.n_calibration,
-        n_test=args.n_test,
-        seed=args.seed,
-    )
+    given = {
+        name: getattr(args, name)
+        for name in ("n_train", "n_calibration", "n_test", "seed")
+        if getattr(args, name) is not None
+    }
+    settings = TrainingSettings(**given)
     start = time.perf_counter()
     print(
         f"fe-ml train: {settings.n_train} training, {settings.n_calibration} "
@@ -224,10 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     train.add_argument("-o", "--output", default="fe_state_model.json")
-    train.add_argument("--n-train", type=int, default=40_000)
-    train.add_argument("--n-calibration", type=int, default=8_000)
-    train.add_argument("--n-test", type=int, default=8_000)
-    train.add_argument("--seed", type=int, default=2026)
+    for option in ("--n-train", "--n-calibration", "--n-test", "--seed"):
+        train.add_argument(
+            option, type=int, default=None, help="default: TrainingSettings"
+        )
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
 

