@@ -27,7 +27,6 @@ Run: ``python examples/cross_check.py`` (the standards are read from
 """
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -35,7 +34,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hyperspy_fe_ml.components import FeL23Edge
-from hyperspy_fe_ml.library import read_standards_dir, reference_spectrum
+from hyperspy_fe_ml.library import (
+    find_standards_dir,
+    read_standards_dir,
+    reference_spectrum,
+)
 from hyperspy_fe_ml.phantom import iron_oxide_particle
 
 # Noise-free corners of a fit make HyperSpy log that a covariance is undefined.
@@ -174,12 +177,10 @@ fig.colorbar(im, ax=axes, label="Fe3+/ΣFe", shrink=0.8)
 # Real spectra whose valence is known (``../shared/expdata``; not shipped with the
 # package). STXM spectra come on non-uniform grids: resample them first. No
 # method is told the valence, and none recalibrates the energy axis.
+# $FE_ML_EXPDATA, else the first shared/expdata beside this folder or its parents.
 # (sphinx-gallery runs an example from its folder, without __file__.)
-here = Path(__file__ if "__file__" in globals() else "cross_check.py").resolve()
-expdata = Path(os.environ.get("FE_ML_EXPDATA") or here.parent.parent.parent / "shared")
-if expdata.name != "expdata":
-    expdata = expdata / "expdata"
-if expdata.is_dir():
+expdata = find_standards_dir(Path(__file__).parent if "__file__" in globals() else None)
+if expdata is not None:
     columns = ["standard", "Fe3+ true", "machine learning", "component fit (shift)"]
     columns += ["white-line ratio", "MLLS"]
     print("\n| " + " | ".join(columns) + " |")
@@ -205,6 +206,6 @@ if expdata.is_dir():
             f"| {float(ref_fit['fe3_fraction'].data[0]):.2f} |"
         )
 else:
-    print(f"\nNo standards at {expdata}; set FE_ML_EXPDATA to their folder.")
+    print("\nNo standards found; set FE_ML_EXPDATA to their folder.")
 
 plt.show()

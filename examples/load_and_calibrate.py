@@ -24,7 +24,6 @@ Run: ``python examples/load_and_calibrate.py``.
 # ``.hspy``, ``.zspy``, ``.emd``, ...); ``signal_type="FeL23"`` gives it this
 # package's methods. Here the file is an EMSA spectrum with raw counts (the power-law
 # background is still there).
-import os
 import tempfile
 from pathlib import Path
 
@@ -32,16 +31,8 @@ import hyperspy.api as hs
 import matplotlib.pyplot as plt
 import numpy as np
 
+from hyperspy_fe_ml.library import find_standards_dir
 from hyperspy_fe_ml.phantom import iron_oxide_particle
-
-
-def find_expdata() -> Path:
-    """The folder of the measured standards: $FE_ML_EXPDATA, else ../shared/expdata."""
-    if "FE_ML_EXPDATA" in os.environ:
-        return Path(os.environ["FE_ML_EXPDATA"])
-    # sphinx-gallery runs an example from its folder, without __file__.
-    here = Path(__file__).parent if "__file__" in globals() else Path.cwd()
-    return here.resolve().parent.parent / "shared" / "expdata"
 
 
 def builtin_haematite_file(folder: Path) -> Path:
@@ -56,11 +47,14 @@ def builtin_haematite_file(folder: Path) -> Path:
     return path
 
 
-measured = find_expdata() / "eelsdb_Fe2O3_iron-oxide-2.msa"
-if measured.is_file():
+# $FE_ML_EXPDATA, else the first shared/expdata beside this folder or its parents.
+# (sphinx-gallery runs an example from its folder, without __file__.)
+expdata = find_standards_dir(Path(__file__).parent if "__file__" in globals() else None)
+measured = Path(expdata or ".") / "eelsdb_Fe2O3_iron-oxide-2.msa"
+if expdata is not None and measured.is_file():
     path = measured
 else:
-    print(f"No {measured.name} at {measured.parent}; using the built-in spectrum.")
+    print(f"No {measured.name} in {expdata}; using the built-in spectrum.")
     path = builtin_haematite_file(Path(tempfile.mkdtemp()))
 
 s = hs.load(path, signal_type="FeL23")

@@ -30,7 +30,6 @@ Run: ``python examples/train_your_own_model.py``.
 # are on the model's grid, 700–729.9 eV at 0.1 eV, background-removed and
 # normalised as :meth:`~hyperspy_fe_ml.signals.FeL23Signal.preprocess_fe_l23`
 # leaves them.
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -39,7 +38,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from hyperspy_fe_ml.library import read_standards_dir, reference_spectrum
+from hyperspy_fe_ml.library import (
+    find_standards_dir,
+    read_standards_dir,
+    reference_spectrum,
+)
 from hyperspy_fe_ml.model import OUTPUTS, FeStateModel
 from hyperspy_fe_ml.phantom import iron_oxide_particle
 from hyperspy_fe_ml.training.dataset import DatasetSettings
@@ -69,15 +72,6 @@ print(f"{len(x_train)} training spectra of {energy.size} channels; targets {OUTP
 # :mod:`hyperspy_fe_ml.library.standards`.
 
 
-def expdata_folder() -> Path:
-    """The measured standards: $FE_ML_EXPDATA, else ../shared/expdata."""
-    if "FE_ML_EXPDATA" in os.environ:
-        return Path(os.environ["FE_ML_EXPDATA"])
-    # sphinx-gallery runs an example from its folder, without __file__.
-    here = Path(__file__).parent if "__file__" in globals() else Path.cwd()
-    return here.resolve().parent.parent / "shared" / "expdata"
-
-
 def write_standin_standards(folder: Path) -> Path:
     """Three library spectra, broadened and noisy, in the standards' CSV layout."""
     grid = np.arange(695.0, 745.0, 0.05)
@@ -97,9 +91,11 @@ def write_standin_standards(folder: Path) -> Path:
     return folder
 
 
-folder = expdata_folder()
-if not folder.is_dir():
-    print(f"No standards at {folder}; writing stand-ins.")
+# $FE_ML_EXPDATA, else the first shared/expdata beside this folder or its parents.
+# (sphinx-gallery runs an example from its folder, without __file__.)
+folder = find_standards_dir(Path(__file__).parent if "__file__" in globals() else None)
+if folder is None:
+    print("No standards found; writing stand-ins.")
     folder = write_standin_standards(Path(tempfile.mkdtemp()))
 standards = [rec for rec in read_standards_dir(folder) if rec.valence is not None]
 for rec in standards:

@@ -166,3 +166,24 @@ def _empty(tmp_path):
     folder = tmp_path / "empty"
     folder.mkdir()
     return folder
+
+
+def test_standards_folder_from_the_environment_or_beside_a_parent(
+    tmp_path, monkeypatch
+):
+    from hyperspy_fe_ml.library.standards import find_standards_dir
+
+    expdata = tmp_path / "shared" / "expdata"
+    expdata.mkdir(parents=True)
+    deep = tmp_path / "main" / "examples"
+    deep.mkdir(parents=True)
+    monkeypatch.delenv("FE_ML_EXPDATA", raising=False)
+    assert find_standards_dir(deep) == expdata.resolve()
+    monkeypatch.chdir(deep)
+    assert find_standards_dir() == expdata.resolve()
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    monkeypatch.setenv("FE_ML_EXPDATA", str(elsewhere))
+    assert find_standards_dir(deep) == elsewhere  # the variable wins
+    monkeypatch.setenv("FE_ML_EXPDATA", str(tmp_path / "missing"))
+    assert find_standards_dir(deep) is None  # an empty place turns them off

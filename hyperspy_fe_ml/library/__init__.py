@@ -26,11 +26,16 @@ from hyperspy_fe_ml.library.reference import (
     reference_spectrum,
 )
 from hyperspy_fe_ml.library.shipped import load_library
-from hyperspy_fe_ml.library.standards import read_standard, read_standards_dir
+from hyperspy_fe_ml.library.standards import (
+    find_standards_dir,
+    read_standard,
+    read_standards_dir,
+)
 
 __all__ = [
     "LabelledSpectrum",
     "draw_library_spectra",
+    "find_standards_dir",
     "iter_l_edge_database",
     "library_parameter_set",
     "load_library",

@@ -418,6 +418,50 @@ def read_standard(
     )
 
 
+#: Environment variable naming the folder of measured standards.
+STANDARDS_ENV = "FE_ML_EXPDATA"
+
+
+def find_standards_dir(start: str | os.PathLike | None = None) -> Path | None:
+    """The folder of measured standards, if there is one.
+
+    ``$FE_ML_EXPDATA`` when set (``None`` when it is not a folder: setting it to
+    an empty place turns the standards off); else the first ``shared/expdata``
+    beside ``start`` or one of its parents — the layout of a clone with
+    ``../shared`` beside it. Standards are never shipped with the package.
+
+    Parameters
+    ----------
+    start
+        Folder to search from; the current working directory by default.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder, or ``None`` when none is found.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "shared" / "expdata").mkdir(parents=True)
+    >>> (root / "main" / "examples").mkdir(parents=True)
+    >>> _ = os.environ.pop("FE_ML_EXPDATA", None)
+    >>> find_standards_dir(root / "main" / "examples") == root / "shared" / "expdata"
+    True
+    """
+    if STANDARDS_ENV in os.environ:
+        folder = Path(os.environ[STANDARDS_ENV])
+        return folder if folder.is_dir() else None
+    start = Path.cwd() if start is None else Path(start)
+    for folder in (start.resolve(), *start.resolve().parents):
+        candidate = folder / "shared" / "expdata"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 def read_standards_dir(
     path: str | os.PathLike,
     *,

@@ -74,8 +74,9 @@ def evaluate_model(
     model_path
         Model ``.json``; ``None`` for the shipped default model.
     standards
-        Folder of experimental standards; ``None`` for ``../shared/expdata`` when it
-        exists, else none.
+        Folder of experimental standards; ``None`` for
+        :func:`~hyperspy_fe_ml.library.standards.find_standards_dir` (from the working
+        directory, then from the package), else none.
     card, figure
         Output files.
     n_test
@@ -148,8 +149,9 @@ def evaluate_model(
     figure_path = plot_robustness(curves, figure)
 
     if standards is None:
-        default = Path(__file__).resolve().parents[2].parent / "shared" / "expdata"
-        standards = default if default.is_dir() else None
+        from hyperspy_fe_ml.library.standards import find_standards_dir
+
+        standards = find_standards_dir() or find_standards_dir(Path(__file__).parent)
     rows = evaluate_standards(model, standards) if standards else []
 
     text = model_card(
