@@ -20,6 +20,16 @@ from hyperspy_fe_ml.kernels.preprocess import l3_peak_position
 
 #: Energy range the Fe L2,3 white lines need, eV: L3 onset to the end of L2.
 REQUIRED_RANGE_EV: tuple[float, float] = (704.0, 727.0)
+#: L3 maxima of Fe2+ and Fe3+, eV (van Aken, Liebscher & Styrsa 1998).
+FE2_L3_EV = 707.8
+FE3_L3_EV = 709.5
+#: L3 centroids (iterated, ±5 eV windows, as the model aligns on them) of the
+#: library's octahedral Fe2+ and Fe3+ references, whose energies are calibrated
+#: to those maxima (docs/library.md): where the centroid of a spectrum with a
+#: given Fe3+ fraction lies on a calibrated axis, by linear interpolation (the
+#: centroid, unlike the maximum, moves smoothly across mixtures).
+FE2_L3_CENTROID_EV = 708.51
+FE3_L3_CENTROID_EV = 710.41
 #: Where a calibrated Fe L3 maximum lies, eV (Fe2+ 707.8, Fe3+ 709.5 with margin).
 EXPECTED_L3_RANGE_EV: tuple[float, float] = (706.0, 711.0)
 #: Default target of the global calibration: half-way between the Fe2+ and Fe3+ L3
@@ -32,19 +42,55 @@ L3_OFFSET_TOLERANCE_EV = 3.0
 #: ``PRE_EDGE_MAX_WIDTH_EV``.
 PRE_EDGE_GAP_EV = 5.0
 PRE_EDGE_MAX_WIDTH_EV = 20.0
+#: The window moves with a measured L3 maximum more than this below the nominal
+#: energy (which would leave less than 3 eV between window and maximum), eV.
+PRE_EDGE_ANCHOR_SLACK_EV = 2.0
 #: The white lines must be sampled by at least this many channels (a dispersion of
 #: about 1.15 eV/channel or finer over 704-727 eV) to show the L3 multiplet.
 MIN_WHITE_LINE_CHANNELS = 20
 #: A raw-count spectrum needs at least this much pre-edge for a power-law fit, eV.
 MIN_PRE_EDGE_WIDTH_EV = 3.0
-#: A mean spectrum whose pre-edge level is below this fraction of its L3 maximum is
-#: taken to have had its background removed already.
-BACKGROUND_REMOVED_LEVEL = 0.05
+#: A typical spectrum whose lowest (smoothed) level before the L3 line is below
+#: this fraction of its L3 maximum is taken to have had its background removed
+#: already. Raw Fe L2,3 counts sit on a background of at least a few per cent of
+#: the L3 maximum (of the measured raw spectra in the development set, 1.8-68 %,
+#: digitised ones included); background-removed ones with a pre-edge, noise
+#: aside, on nothing (-0.9 to +0.4 %).
+BACKGROUND_REMOVED_LEVEL = 0.01
+#: Up to this level, a spectrum whose lowest point is its first one and that rises
+#: from there is background-free: the rising tails of its white lines (Lorentzian
+#: core-hole widths) or of its continuum step reach this far below the edge, where
+#: a background would fall.
+TAIL_LEVEL = 0.05
+#: Above that level, a spectrum whose lowest point is its first one and that
+#: rises from there so fast that it would reach zero within this many eV below
+#: the axis start is the onset of an edge cropped close to its L3 line
+#: (background removed: FeCl3 and haematite cut 3 eV below L3 extrapolate to zero
+#: 0.45 eV below their start); a background under the edge is a pedestal that
+#: extrapolates much further (raw haematite counts cut 3.4 eV below L3: 4.5 eV).
+ONSET_ZERO_DISTANCE_EV = 1.5
+#: Smoothing of that lowest level, eV (a running mean).
+BACKGROUND_LEVEL_SMOOTHING_EV = 0.5
 #: Smoothing and reach of the L3 search (see :func:`l3_peak_position`), eV.
 L3_SMOOTHING_EV = 0.3
 L3_PEAK_REACH_EV = 4.0
 #: Search window for the L3 onset: wide, so that offsets of several eV are found.
 L3_SEARCH_RANGE_EV: tuple[float, float] = (690.0, 722.0)
+#: What :meth:`~hyperspy_fe_ml.signals.FeL23Signal.predict_fe_state` needs, relative
+#: to the measured L3 maximum, eV: from 3 eV below it to 2 eV above the L2
+#: maximum, which lies 12.7-13.1 eV above L3 in experiment (PHYSICS.md) and
+#: 12.8-14.1 eV in the library. 0.5 eV of slack at the low end and 0.9 eV at the
+#: high end allow for where a user (or a digitiser) put those maxima.
+CONTRACT_SPAN_EV: tuple[float, float] = (-2.5, 14.0)
+#: Raw counts whose pre-edge is too short for a power-law fit 5 eV below L3 get
+#: a background from what there is: the axis start up to the usual window end,
+#: or up to this far past the start where that leaves less, eV ...
+SHORT_PRE_EDGE_WIDTH_EV = 1.0
+#: ... but never closer to the L3 maximum than this (the foot of the Fe3+
+#: pre-peak, 1.5 eV below the maximum, with its width), eV.
+SHORT_PRE_EDGE_GAP_EV = 1.9
+#: Fewest channels a pre-edge window may hold.
+MIN_PRE_EDGE_CHANNELS = 3
 
 _UNITS_FIX = (
     "Set the units and calibration of the signal axis, e.g. "
@@ -72,6 +118,15 @@ class FeL23AxisReport:
         Measured Fe L3 maximum of the mean spectrum, eV (NaN if no edge found).
     l3_offset
         ``l3_position - L3_CALIBRATION_TARGET_EV``, eV.
+    background
+        How the background is to be treated: ``"pre-edge mean"`` (already
+        removed), ``"power law"`` or, for raw counts with a pre-edge too short to
+        fit an exponent, ``"fixed-exponent power law"``.
+    background_guessed
+        ``True`` when the spectrum starts in the onset of its edge and was taken
+        to be background-removed from the way it rises alone (raw counts cut
+        that close to the edge look alike): callers warn, naming
+        ``background_removed=False``.
     """
 
     low: float
@@ -81,6 +136,8 @@ class FeL23AxisReport:
     pre_edge: tuple[float, float] | None
     l3_position: float
     l3_offset: float
+    background: str = "power law"
+    background_guessed: bool = False
 
     @property
     def offset_suspect(self) -> bool:
@@ -184,6 +241,7 @@ def inspect_fe_l23(
     background_removed: bool | None = None,
     pre_edge: tuple[float, float] | None = None,
     warn: bool = True,
+    short_pre_edge: bool = False,
 ) -> FeL23AxisReport:
     """Find the Fe L3 edge in a mean spectrum and decide how to treat the background.
 
@@ -206,6 +264,14 @@ def inspect_fe_l23(
     warn
         Warn when the L3 maximum is more than :data:`L3_OFFSET_TOLERANCE_EV` from
         where Fe L3 should be.
+    short_pre_edge
+        Accept raw counts whose pre-edge is shorter than
+        :data:`MIN_PRE_EDGE_WIDTH_EV` below the automatic window: the window then
+        runs from the start of the axis to :data:`SHORT_PRE_EDGE_GAP_EV` below
+        the L3 maximum — a power law where it spans at least
+        :data:`MIN_PRE_EDGE_WIDTH_EV`, otherwise ``"fixed-exponent power law"``
+        (at least :data:`MIN_PRE_EDGE_CHANNELS` channels). ``False`` raises, as
+        methods that subtract the background for good do.
 
     Returns
     -------
@@ -270,12 +336,16 @@ def inspect_fe_l23(
     nominal = L3_CALIBRATION_TARGET_EV if math.isnan(l3) else l3
     offset = l3 - L3_CALIBRATION_TARGET_EV
     if pre_edge is None:
-        # Anchored on the nominal L3 energy unless the axis is clearly offset, so
-        # that every pixel gets the same window whatever its neighbours' valence
-        # (the typical spectrum's L3 moves with the mix of Fe2+ and Fe3+).
+        # Anchored on the nominal L3 energy unless the measured L3 lies well
+        # below it or the axis is clearly offset, so that every pixel gets the
+        # same window whatever its neighbours' valence (the typical spectrum's
+        # L3 moves with the mix of Fe2+ and Fe3+); then on the measured L3, in
+        # whole eV, so that typical spectra sampled differently (lazy or eager
+        # data) give the same window.
         anchor = L3_CALIBRATION_TARGET_EV
-        if abs(nominal - anchor) > L3_OFFSET_TOLERANCE_EV:
-            anchor = nominal
+        low_l3 = nominal < L3_CALIBRATION_TARGET_EV - PRE_EDGE_ANCHOR_SLACK_EV
+        if low_l3 or nominal - L3_CALIBRATION_TARGET_EV > L3_OFFSET_TOLERANCE_EV:
+            anchor = float(math.floor(nominal))
         pre_end = min(anchor, EXPECTED_L3_RANGE_EV[1] + L3_OFFSET_TOLERANCE_EV)
         pre_end -= PRE_EDGE_GAP_EV
         pre_start = max(low, pre_end - PRE_EDGE_MAX_WIDTH_EV)
@@ -288,11 +358,19 @@ def inspect_fe_l23(
                 f"on the energy axis ({low:.2f}–{high:.2f} eV) or is empty. Pass "
                 "`pre_edge=(start, end)` with start < end below the L3 edge."
             )
+    guessed = False
     if background_removed is None:
-        background_removed = _looks_background_removed(energy, mean_spectrum, nominal)
+        background_removed, guessed = _looks_background_removed(
+            energy, mean_spectrum, nominal
+        )
+    background = "pre-edge mean" if background_removed else "power law"
+    if not background_removed and pre_edge is None and short_pre_edge:
+        window, background = _short_pre_edge_window(energy, window, nominal)
     if not background_removed:
         width = 0.0 if window is None else window[1] - max(window[0], low)
-        if width < MIN_PRE_EDGE_WIDTH_EV:
+        if background == "fixed-exponent power law":
+            pass
+        elif width < MIN_PRE_EDGE_WIDTH_EV:
             raise ValueError(
                 f"These spectra still carry their background (pre-edge level "
                 f"well above zero), but the energy axis starts at {low:.2f} eV, "
@@ -310,6 +388,8 @@ def inspect_fe_l23(
         pre_edge=window,
         l3_position=l3,
         l3_offset=offset,
+        background=background,
+        background_guessed=guessed,
     )
     if warn and report.offset_suspect and math.isfinite(l3):
         warnings.warn(
@@ -325,16 +405,135 @@ def inspect_fe_l23(
     return report
 
 
+def _short_pre_edge_window(
+    energy: np.ndarray, window: tuple[float, float] | None, l3: float
+) -> tuple[tuple[float, float] | None, str]:
+    """The pre-edge window and background of raw counts, however short the
+    pre-edge: the usual window when it spans :data:`MIN_PRE_EDGE_WIDTH_EV`, else
+    from the axis start to the usual end or :data:`SHORT_PRE_EDGE_WIDTH_EV` past
+    the start, whichever is later, but at most to :data:`SHORT_PRE_EDGE_GAP_EV`
+    below the L3 maximum."""
+    low = float(energy[0])
+    if window is not None and window[1] - max(window[0], low) >= MIN_PRE_EDGE_WIDTH_EV:
+        return window, "power law"
+    usual_end = window[1] if window is not None else -math.inf
+    end = min(l3 - SHORT_PRE_EDGE_GAP_EV, max(usual_end, low + SHORT_PRE_EDGE_WIDTH_EV))
+    start = low
+    n_channels = int(np.count_nonzero((energy >= start) & (energy <= end)))
+    if n_channels < MIN_PRE_EDGE_CHANNELS:
+        raise ValueError(
+            f"These spectra still carry their background (pre-edge level well above "
+            f"zero), but the energy axis starts at {low:.2f} eV, {l3 - low:.1f} eV "
+            f"below the L3 maximum at {l3:.2f} eV: there is no pre-edge to estimate "
+            f"the background from (at least {MIN_PRE_EDGE_CHANNELS} channels below "
+            f"{end:.2f} eV are needed). Record from a few eV before the edge (e.g. "
+            f"{l3 - 10:.0f} eV), or remove the background yourself and pass "
+            "`background_removed=True`."
+        )
+    if end - start >= MIN_PRE_EDGE_WIDTH_EV:
+        return (start, end), "power law"
+    return (start, end), "fixed-exponent power law"
+
+
+def check_contract_range(energy: np.ndarray, l3: float) -> tuple[float, float]:
+    """Check that an axis reaches from below the L3 line to past the L2 line.
+
+    Parameters
+    ----------
+    energy
+        Energy axis, eV, increasing.
+    l3
+        Measured L3 maximum, eV (NaN: :data:`L3_CALIBRATION_TARGET_EV`).
+
+    Returns
+    -------
+    tuple of float
+        The range needed, eV (:data:`CONTRACT_SPAN_EV` about ``l3``).
+
+    Raises
+    ------
+    ValueError
+        Naming the range found, the range needed and the fix, when the axis
+        stops short of it or samples it with fewer than
+        :data:`MIN_WHITE_LINE_CHANNELS` channels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_contract_range(np.arange(706.0, 726.0, 0.1), 709.5)
+    (707.0, 723.5)
+    >>> check_contract_range(np.arange(706.0, 720.0, 0.1), 709.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: The energy axis covers 706.00–719.90 eV, ...
+    """
+    l3 = L3_CALIBRATION_TARGET_EV if not math.isfinite(l3) else float(l3)
+    need = (l3 + CONTRACT_SPAN_EV[0], l3 + CONTRACT_SPAN_EV[1])
+    low, high = float(energy[0]), float(energy[-1])
+    if low > need[0] or high < need[1]:
+        raise ValueError(
+            f"The energy axis covers {low:.2f}–{high:.2f} eV, but with the L3 "
+            f"maximum at {l3:.2f} eV the Fe L2,3 model needs at least "
+            f"{need[0]:.2f}–{need[1]:.2f} eV (from 3 eV below the L3 maximum to 2 eV "
+            "above the L2 maximum). Record or keep a range that includes both white "
+            "lines; if the axis is offset, that is fine — the range moves with the "
+            "edge."
+        )
+    n_window = int(np.count_nonzero((energy >= need[0]) & (energy <= need[1])))
+    if n_window < MIN_WHITE_LINE_CHANNELS:
+        raise ValueError(
+            f"The energy axis has {n_window} channels in the white-line window "
+            f"{need[0]:.2f}–{need[1]:.2f} eV; Fe L2,3 analysis needs at least "
+            f"{MIN_WHITE_LINE_CHANNELS} (a dispersion of "
+            f"{(need[1] - need[0]) / MIN_WHITE_LINE_CHANNELS:.2f} eV/channel or "
+            "finer) to read the L3 multiplet. Record with a finer dispersion."
+        )
+    return need
+
+
 def _looks_background_removed(
     energy: np.ndarray, spectrum: np.ndarray, l3: float
-) -> bool:
-    """Whether the level just below the edge is near zero relative to the L3 peak."""
-    before = (energy >= l3 - PRE_EDGE_GAP_EV - 3.0) & (energy <= l3 - PRE_EDGE_GAP_EV)
-    if not np.any(before):
-        before = energy <= energy[0] + 1.0
-    level = float(np.nanmedian(spectrum[before]))
+) -> tuple[bool, bool]:
+    """Whether the spectrum before the L3 line holds no background.
+
+    Looks at the smoothed spectrum from the start of the axis to 1.5 eV below
+    the L3 maximum (below the Fe3+ pre-peak) and its lowest level relative to
+    the L3 maximum: below :data:`BACKGROUND_REMOVED_LEVEL`, removed. Above it,
+    raw counts — unless the lowest level is the start of the axis and the
+    spectrum rises from there, as the tails of the white lines do (up to
+    :data:`TAIL_LEVEL`) or as the onset of an edge does, extrapolating to zero
+    within :data:`ONSET_ZERO_DISTANCE_EV` below the start (a spectrum cropped
+    close to its L3 line, background removed; a guess, as raw counts cut there
+    look alike).
+
+    Returns
+    -------
+    removed, guessed
+        The decision, and whether it rests on the onset rule alone.
+    """
     near_l3 = np.abs(energy - l3) <= 0.5
     peak = float(np.nanmax(spectrum[near_l3])) if np.any(near_l3) else np.nan
     if not math.isfinite(peak) or peak <= 0:
-        return False
-    return abs(level) < BACKGROUND_REMOVED_LEVEL * peak
+        return False, False
+    step = (energy[-1] - energy[0]) / max(energy.size - 1, 1)
+    width = max(int(round(BACKGROUND_LEVEL_SMOOTHING_EV / step)), 1)
+    values = np.nan_to_num(spectrum[energy <= l3 - 1.5], nan=0.0)
+    if values.size < width + 1:
+        values = np.nan_to_num(spectrum[: width + 1], nan=0.0)
+    smoothed = np.convolve(values, np.ones(width) / width, mode="valid")
+    lowest = int(np.argmin(smoothed))
+    level = float(smoothed[lowest]) / peak
+    if level < BACKGROUND_REMOVED_LEVEL:
+        return True, False
+    if lowest * step > 0.5:
+        return False, False  # a minimum after the start: a falling background
+    reach = min(max(int(round(1.0 / step)), 1), smoothed.size - 1 - lowest)
+    if reach < 1:
+        return False, False
+    slope = (smoothed[lowest + reach] - smoothed[lowest]) / (reach * step)
+    if slope <= 0:
+        return False, False
+    if level < TAIL_LEVEL:
+        return True, False
+    onset = bool(smoothed[lowest] / slope < ONSET_ZERO_DISTANCE_EV)
+    return onset, onset

@@ -45,17 +45,34 @@ OUTPUT_RANGES: dict[str, tuple[float, float]] = {
 #: the 90 % half-width divided by this.
 Z90 = 1.6448536269514722
 FORMAT_NAME = "hyperspy_fe_ml.FeStateModel"
-FORMAT_VERSION = 1
-#: First window of the L3 centroid search, eV (L3, not L2, at offsets of ±3 eV).
+#: Version 2: the white-line normalisation follows the L3 centroid
+#: (:data:`NORMALISATION_SPAN_EV`), cropped spectra are read with their ends held,
+#: and the absolute L3 position is an input only of models trained with it
+#: (:attr:`FeStateModel.absolute_energy`). Version-1 models read spectra
+#: differently and are refused.
+FORMAT_VERSION = 2
+#: First window of the L3 centroid search, eV, in the frame where the signal's L3
+#: sits at its nominal energy (the measured offset of the axis is taken out
+#: first): L3, not L2, for pixels up to ±3 eV from the signal's L3.
 L3_CENTROID_WINDOW_EV = (702.0, 716.0)
+#: Half-width of the re-centred centroid windows and the number of re-centrings.
+L3_CENTROID_HALF_WIDTH_EV = 5.0
+L3_CENTROID_STEPS = 3
 #: Where the model moves each spectrum's L3 centroid before reading its shape, eV.
 L3_ALIGN_EV = 709.0
+#: White-line normalisation window relative to the L3 centroid, eV: the L3 line
+#: starts about 3.9 eV below the centroid (its maximum 0.7-0.95 eV below it, the
+#: Fe3+ pre-peak 1.5 eV below that) and the L2 maximum lies 11.9-13.2 eV above it
+#: in the library (Fe2+ Oh 11.9, Fe3+ Oh 13.0, Fe3+ Td 13.2): a window every
+#: spectrum covering 3 eV below its L3 maximum to 2 eV above its L2 maximum
+#: reaches (:data:`~hyperspy_fe_ml.energy_axis.CONTRACT_SPAN_EV`).
+NORMALISATION_SPAN_EV = (-3.5, 13.5)
 #: The shipped default model, in ``hyperspy_fe_ml/data`` (written by
 #: ``fe-ml train -o hyperspy_fe_ml/data/fe_state_model.json``).
 DEFAULT_MODEL_FILE = "fe_state_model.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
 DEFAULT_MODEL_SHA256 = (
-    "99da4a28520a1609d9ff1f3a417eb0c0cd28e2ac13ce781b2d243f5b00e9c2ac"
+    "5e43bae79b8d6e2ffa2884434de58d5bf8d78a46d6dd4533dc82e18acdb1f280"
 )
 
 
@@ -162,6 +179,11 @@ class FeStateModel:
         Out-of-distribution score above which a spectrum is flagged.
     info
         Provenance: training data, settings, versions, metrics (JSON-serialisable).
+    absolute_energy
+        Whether the measured L3 centroid (absolute energy) is an input. A model
+        trained with it can only be used on calibrated axes
+        (``predict_fe_state(energy_calibrated=True)``); the shipped model reads
+        the shape of the spectrum only (see ``docs/model_card.md``).
     """
 
     energy: np.ndarray
@@ -178,6 +200,7 @@ class FeStateModel:
     interval_floor: np.ndarray
     ood_threshold: float
     info: dict[str, Any] = field(default_factory=dict)
+    absolute_energy: bool = False
 
     @property
     def n_channels(self) -> int:
@@ -194,7 +217,9 @@ class FeStateModel:
         Parameters
         ----------
         spectra
-            Shape ``(n, channels)`` on :attr:`energy`, preprocessed.
+            Shape ``(n, channels)`` on :attr:`energy`, background removed (any
+            scale: they are normalised here); NaN at either end where a spectrum
+            does not reach (those channels are held at the nearest value).
 
         Returns
         -------
@@ -205,9 +230,7 @@ class FeStateModel:
         centroid
             The measured L3 centroid per spectrum, eV (NaN when none).
         """
-        centroid, aligned = align_on_l3(self.energy, spectra)
-        inputs = (aligned - self.input_mean) / self.input_scale
-        return inputs, np.einsum("ij,ij->i", inputs, inputs), centroid
+        return _align(self.energy, spectra, self.input_mean, self.input_scale)
 
     def features(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model inputs and the out-of-distribution score of each spectrum.
@@ -215,8 +238,8 @@ class FeStateModel:
         Each spectrum is shifted so that its L3 centroid sits at
         :data:`L3_ALIGN_EV` (its shape then no longer depends on the energy
         offset), standardised and projected on the principal components; the
-        inputs are those scores plus the standardised centroid itself, from which
-        the ensemble learns how far to trust the absolute energy.
+        inputs are those scores, plus the standardised centroid itself for a
+        model trained on absolute energies (:attr:`absolute_energy`).
 
         The OOD score combines the root-mean-square, in units of the training
         spread, of the standardised spectrum's part the components do not explain
@@ -240,11 +263,14 @@ class FeStateModel:
             np.einsum("ij,ij->i", scores / scale, scores / scale, dtype=np.float64)
             / scores.shape[1]
         )
+        ood = np.hypot(np.sqrt(residual2), mahalanobis)
+        if not self.absolute_energy:
+            return scores, ood
         position = (centroid - self.centroid_mean) / self.centroid_scale
         features = np.concatenate(
             [scores, position[:, None].astype(scores.dtype)], axis=1
         )
-        return features, np.hypot(np.sqrt(residual2), mahalanobis)
+        return features, ood
 
     def predict(self, spectra: np.ndarray) -> dict[str, np.ndarray]:
         """Predict the Fe state of each spectrum.
@@ -252,9 +278,10 @@ class FeStateModel:
         Parameters
         ----------
         spectra
-            Shape ``(n, channels)`` on :attr:`energy`, preprocessed (background
-            removed, normalised to unit white-line integral). Rows with a
-            non-finite value give NaN outputs.
+            Shape ``(n, channels)`` on :attr:`energy`, background removed (any
+            scale). NaN at the ends marks channels a cropped spectrum does not
+            reach (read with the ends held); rows with a non-finite value between
+            finite ones give NaN outputs.
 
         Returns
         -------
@@ -274,7 +301,6 @@ class FeStateModel:
         >>> from hyperspy_fe_ml.library import reference_spectrum
         >>> model = load_default_model()
         >>> fe3 = reference_spectrum(3, "Oh", model.energy)
-        >>> fe3 = fe3 / np.trapezoid(fe3[40:271], model.energy[40:271])
         >>> p = model.predict(fe3[None, :])
         >>> bool(abs(p["valence"][0] - 3.0) < 0.25)
         True
@@ -287,13 +313,8 @@ class FeStateModel:
                 f"{spectra.shape}. Preprocess with `s.preprocess_fe_l23()` or "
                 "resample onto `model.energy`."
             )
-        good = np.all(np.isfinite(spectra), axis=1)
-        inputs = np.zeros(spectra.shape, dtype=np.float32)
-        norm2 = np.full(len(spectra), np.nan)
-        centroid = np.full(len(spectra), np.nan)
-        if np.any(good):
-            x, n2, c = self.standardise(spectra[good])
-            inputs[good], norm2[good], centroid[good] = x, n2, c
+        inputs, norm2, centroid = self.standardise(spectra)
+        inputs = np.nan_to_num(inputs, nan=0.0).astype(np.float32)
         return self.predict_standardised(inputs, norm2, centroid)
 
     def predict_standardised(
@@ -398,6 +419,7 @@ class FeStateModel:
         document = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
+            "absolute_energy": bool(self.absolute_energy),
             "outputs": list(OUTPUTS),
             "n_members": len(self.members),
             "n_layers": len(self.members[0].weights) if self.members else 0,
@@ -457,8 +479,10 @@ class FeStateModel:
         if document.get("format_version") != FORMAT_VERSION:
             raise ModelFileError(
                 f"{meta} has model format version {document.get('format_version')!r},"
-                f" this package reads version {FORMAT_VERSION}. Retrain with "
-                "`fe-ml train` or update hyperspy_fe_ml."
+                f" this package reads version {FORMAT_VERSION} (version 2 changed "
+                "how spectra are normalised and aligned before the model reads "
+                "them). Retrain with `fe-ml train` or use the matching "
+                "hyperspy_fe_ml."
             )
         fields = _model_document_fields(meta, document, sha256)
         npz = meta.with_name(fields["arrays"])
@@ -477,7 +501,7 @@ class FeStateModel:
         except ValueError as error:
             raise ModelFileError(str(error)) from None
         n_members, n_layers = fields["n_members"], fields["n_layers"]
-        _check_model_arrays(meta, data, n_members, n_layers)
+        _check_model_arrays(meta, data, n_members, n_layers, fields["absolute_energy"])
         members = []
         for m in range(n_members):
             layers = range(n_layers)
@@ -506,33 +530,63 @@ class FeStateModel:
             interval_floor=data["interval_floor"],
             ood_threshold=fields["ood_threshold"],
             info={**fields["info"], "arrays_sha256": actual},
+            absolute_energy=fields["absolute_energy"],
         )
 
 
 def align_on_l3(
     energy: np.ndarray, spectra: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """L3 centroid of each spectrum and the spectra shifted to put it at 709 eV.
+    """L3 centroid of each spectrum and the spectra normalised and aligned.
+
+    What the model reads before its standardisation: ends a cropped spectrum
+    does not reach (NaN) held at the nearest value, division by the white-line
+    integral over :data:`NORMALISATION_SPAN_EV` about the L3 centroid, and a
+    shift putting the centroid at :data:`L3_ALIGN_EV`
+    (:func:`~hyperspy_fe_ml.kernels.model_inputs.align_rows`).
 
     Returns
     -------
     centroid
         Shape ``(n,)``, eV (NaN where no L3 line is found).
     aligned
-        Shape ``(n, channels)``; ends held (pre-edge below, continuum above).
-    """
-    from hyperspy_fe_ml.kernels.augment import distort_energy_scale
-    from hyperspy_fe_ml.kernels.preprocess import l3_centroid
+        Shape ``(n, channels)``; NaN rows where no L3 line is found.
 
-    spectra = np.ascontiguousarray(spectra, dtype=np.float64)
-    energy = np.ascontiguousarray(energy, dtype=np.float64)
-    centroid = l3_centroid(energy, spectra, *L3_CENTROID_WINDOW_EV, 5.0, 3)
-    shift = np.where(np.isfinite(centroid), centroid - L3_ALIGN_EV, 0.0)
-    zeros = np.zeros_like(shift)
-    aligned = distort_energy_scale(
-        energy, spectra, shift, zeros, zeros, float(energy.mean())
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_fe_ml.library import reference_spectrum
+    >>> g = np.arange(700.0, 730.0, 0.1)
+    >>> y = reference_spectrum(3, "Oh", g)
+    >>> c, aligned = align_on_l3(g, y[None, :])
+    >>> bool(abs(c[0] - 710.4) < 0.1), bool(np.argmax(aligned[0]) < np.argmax(y))
+    (True, True)
+    """
+    n_channels = np.asarray(energy).size
+    aligned, _, centroid = _align(
+        energy, spectra, np.zeros(n_channels), np.ones(n_channels)
     )
     return centroid, aligned
+
+
+def _align(
+    energy: np.ndarray, spectra: np.ndarray, mean: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~hyperspy_fe_ml.kernels.model_inputs.align_rows` with the model's
+    windows."""
+    from hyperspy_fe_ml.kernels.model_inputs import align_rows
+
+    return align_rows(
+        np.ascontiguousarray(energy, dtype=np.float64),
+        np.ascontiguousarray(spectra, dtype=np.float64),
+        L3_CENTROID_WINDOW_EV,
+        L3_CENTROID_HALF_WIDTH_EV,
+        L3_CENTROID_STEPS,
+        NORMALISATION_SPAN_EV,
+        L3_ALIGN_EV,
+        np.ascontiguousarray(mean, dtype=np.float64),
+        np.ascontiguousarray(scale, dtype=np.float64),
+    )
 
 
 def default_model_path() -> Path:
@@ -631,8 +685,15 @@ def _model_document_fields(
     info = document.get("info", {})
     if not isinstance(info, dict):
         raise ModelFileError(f"{meta}: 'info' must be a JSON object. " + fix)
+    absolute_energy = document.get("absolute_energy")
+    if not isinstance(absolute_energy, bool):
+        raise ModelFileError(
+            f"{meta}: 'absolute_energy' must be true or false, got "
+            f"{absolute_energy!r}. " + fix
+        )
     return {
         "arrays": name,
+        "absolute_energy": absolute_energy,
         "sha256": expected,
         "ood_threshold": float(threshold),
         "info": info,
@@ -641,7 +702,11 @@ def _model_document_fields(
 
 
 def _check_model_arrays(
-    meta: Path, data: dict[str, np.ndarray], n_members: int, n_layers: int
+    meta: Path,
+    data: dict[str, np.ndarray],
+    n_members: int,
+    n_layers: int,
+    absolute_energy: bool,
 ) -> None:
     """Every array a model needs, floating point, finite, of shapes that fit."""
     names = list(_MODEL_ARRAYS) + [
@@ -685,7 +750,8 @@ def _check_model_arrays(
         if not problems and data["centroid"][1] == 0:
             problems.append("the centroid scale is zero (it divides)")
         for m in range(n_members):
-            width = k + 1  # the component scores and the L3 centroid
+            # The component scores (and the L3 centroid).
+            width = k + int(absolute_energy)
             for layer in range(n_layers):
                 w = data[f"member{m}_w{layer}"]
                 b = data[f"member{m}_b{layer}"]

@@ -13,7 +13,9 @@ over plain arrays and the model only, so a ``dask.distributed`` cluster runs it
 unchanged.
 """
 
-from dataclasses import asdict, dataclass
+import math
+import warnings
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,22 @@ from hyperspy.signal import BaseSignal
 
 from hyperspy_fe_ml import __version__
 from hyperspy_fe_ml.chunked import as_spectrum_blocks, single_threaded_blas
-from hyperspy_fe_ml.energy_axis import check_energy_axis
+from hyperspy_fe_ml.energy_axis import (
+    CONTRACT_SPAN_EV,
+    FE2_L3_CENTROID_EV,
+    FE2_L3_EV,
+    FE3_L3_CENTROID_EV,
+    FE3_L3_EV,
+    L3_CALIBRATION_TARGET_EV,
+    L3_OFFSET_TOLERANCE_EV,
+    check_contract_range,
+    check_energy_axis,
+    inspect_fe_l23,
+)
 from hyperspy_fe_ml.kernels.model_inputs import (
+    BACKGROUND_FIXED_EXPONENT,
+    BACKGROUND_MEAN,
+    BACKGROUND_POWER_LAW,
     FLAG_NAMES,
     FLAG_OUT_OF_DISTRIBUTION,
     FLAGS_UNREADABLE,
@@ -34,11 +50,24 @@ from hyperspy_fe_ml.kernels.model_inputs import (
 from hyperspy_fe_ml.maps import FeStateMaps, map_builder
 from hyperspy_fe_ml.model import (
     L3_ALIGN_EV,
+    L3_CENTROID_HALF_WIDTH_EV,
+    L3_CENTROID_STEPS,
     L3_CENTROID_WINDOW_EV,
+    NORMALISATION_SPAN_EV,
     OUTPUTS,
     FeStateModel,
     load_default_model,
 )
+
+#: The model's window (700-729.9 eV, L3 aligned at 709 eV) has room for an L3
+#: maximum this far from its nominal place without moving, eV.
+WINDOW_SLACK_EV = 2.5
+#: Background treatments of :class:`PredictionPlan`, by kernel mode.
+BACKGROUNDS: dict[str, int] = {
+    "pre-edge mean": BACKGROUND_MEAN,
+    "power law": BACKGROUND_POWER_LAW,
+    "fixed-exponent power law": BACKGROUND_FIXED_EXPONENT,
+}
 
 #: The maps :func:`predict_fe_state` returns, in order, with the quantity and
 #: units each one holds.
@@ -66,23 +95,39 @@ class PredictionPlan:
     Attributes
     ----------
     pre_edge
-        Pre-edge window, eV.
-    power_law
-        Fit and subtract a power law (raw counts) or only the pre-edge mean
-        (background already removed).
-    normalisation_window
-        White-line window of the normalisation, eV.
+        Pre-edge window, eV, on the signal's axis.
+    background
+        ``"power law"`` (raw counts), ``"fixed-exponent power law"`` (raw counts
+        with a pre-edge too short to fit an exponent; flagged) or ``"pre-edge
+        mean"`` (background already removed).
+    edge_window
+        White-line window of the edge signal-to-noise ratio, eV, in the model's
+        frame (the axis less ``axis_offset``).
     saturation
         Intensity at or above which a channel counts as saturated (``inf``: none).
     l3_position
-        L3 maximum of the mean spectrum, eV (from the check).
+        L3 maximum of the typical spectrum, eV, on the signal's axis (NaN: no
+        edge found).
+    axis_offset
+        ``l3_position`` less its nominal place (708.65 eV): the model's window is
+        read this much higher on the axis, so an offset axis is read where its
+        edge is (0 when no edge was found).
+    energy_calibrated
+        Whether the user declared the axis calibrated.
+    energy_offset
+        How far the typical spectrum's L3 maximum is from where it lies for the
+        Fe3+ fraction its shape shows, eV (NaN: no edge found); warned about
+        beyond 3 eV.
     """
 
     pre_edge: tuple[float, float]
-    power_law: bool
-    normalisation_window: tuple[float, float]
+    background: str
+    edge_window: tuple[float, float]
     saturation: float
     l3_position: float
+    axis_offset: float
+    energy_calibrated: bool
+    energy_offset: float
 
 
 def predict_fe_state(
@@ -92,16 +137,19 @@ def predict_fe_state(
     background_removed: bool | None = None,
     pre_edge: tuple[float, float] | None = None,
     saturation: float | None = None,
+    energy_calibrated: bool = False,
     show_progressbar: bool | None = None,
     lazy_output: bool | None = None,
 ) -> FeStateMaps:
     """Per-pixel Fe state of an Fe L2,3 signal; see ``FeL23Signal.predict_fe_state``."""
-    from hyperspy_fe_ml.signals import WHITE_LINE_WINDOW_EV, _check_data
+    from hyperspy_fe_ml.signals import _check_data
 
     _check_data(signal)
     model = _resolve_model(model)
     energy = np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
-    plan = _plan(signal, model, background_removed, pre_edge, saturation)
+    plan = _plan(
+        signal, model, background_removed, pre_edge, saturation, energy_calibrated
+    )
     blocks = as_spectrum_blocks(signal.data)
     n_maps = len(_FLOAT_MAPS)
     func = partial(_predict_block, energy=energy, model=model, plan=plan)
@@ -129,12 +177,13 @@ def predict_fe_state(
             **asdict(plan),
             "grid_eV": [float(model.energy[0]), float(model.energy[-1])],
             "grid_channels": int(model.n_channels),
-            "normalisation": "white-line integral",
+            "normalisation": "white-line integral about the L3 centroid",
+            "normalisation_span_eV": list(NORMALISATION_SPAN_EV),
             "l3_alignment_eV": L3_ALIGN_EV,
+            "absolute_energy_input": bool(model.absolute_energy),
         },
         "flags": {str(bit): name for bit, name in FLAG_NAMES.items()},
         "unreadable_flags": FLAGS_UNREADABLE,
-        "white_line_window_eV": list(WHITE_LINE_WINDOW_EV),
     }
     if not lazy:  # one contiguous plane per map
         stacked = np.ascontiguousarray(np.moveaxis(stacked, -1, 0))
@@ -164,13 +213,15 @@ def _predict_block(
         spectra,
         plan.pre_edge[0],
         plan.pre_edge[1],
-        plan.power_law,
+        BACKGROUNDS[plan.background],
         model.energy,
-        plan.normalisation_window[0],
-        plan.normalisation_window[1],
+        plan.axis_offset,
+        plan.edge_window[0],
+        plan.edge_window[1],
         L3_CENTROID_WINDOW_EV,
-        5.0,
-        3,
+        L3_CENTROID_HALF_WIDTH_EV,
+        L3_CENTROID_STEPS,
+        NORMALISATION_SPAN_EV,
         L3_ALIGN_EV,
         model.input_mean,
         model.input_scale,
@@ -211,44 +262,115 @@ def _plan(
     background_removed: bool | None,
     pre_edge: tuple[float, float] | None,
     saturation: float | None,
+    energy_calibrated: bool,
 ) -> PredictionPlan:
-    """Check everything that can be checked before the heavy work."""
-    from hyperspy_fe_ml.signals import WHITE_LINE_WINDOW_EV, _energy
+    """Check everything that can be checked before the heavy work.
 
-    energy = _energy(signal)
-    lo, hi = WHITE_LINE_WINDOW_EV
-    check_energy_axis(signal.axes_manager.signal_axes[0], (lo, hi))
-    power_law, window, report = signal._background_plan(pre_edge, background_removed)
-    check_model_grid(model, energy)
+    The typical spectrum gives the L3 maximum, over a window wide enough for
+    axes ±10 eV off; the axis must reach :data:`CONTRACT_SPAN_EV` about it
+    (wherever it is); raw counts get a power law, or a fixed-exponent one when
+    the pre-edge is too short to fit, and an error when there is no pre-edge.
+    """
+    from hyperspy_fe_ml.signals import _typical_spectrum
+
+    axis = signal.axes_manager.signal_axes[0]
+    energy = check_energy_axis(axis, None)
+    if model.absolute_energy and not energy_calibrated:
+        raise ValueError(
+            "This model reads the absolute L3 energy, which is only meaningful on "
+            "a calibrated axis. Calibrate it (e.g. `s = s.calibrate_fe_l3("
+            "l3_energy=...)` from a known standard) and pass "
+            "`energy_calibrated=True`, or use the shipped model (`model=None`), "
+            "which reads the shape of the spectrum only."
+        )
+    typical = _typical_spectrum(signal)
+    report = inspect_fe_l23(
+        energy,
+        typical,
+        uniform=bool(axis.is_uniform),
+        background_removed=background_removed,
+        pre_edge=pre_edge,
+        warn=False,
+        short_pre_edge=True,
+    )
+    l3 = report.l3_position
+    check_contract_range(energy, l3)
+    if report.background_guessed:
+        warnings.warn(
+            f"The spectra start at {report.low:.2f} eV, in the onset of the L3 edge "
+            f"(maximum at {l3:.2f} eV), and were taken to be background-removed "
+            "from the way they rise; raw counts cut that close to the edge look "
+            "alike. If these are raw counts, pass `background_removed=False`.",
+            UserWarning,
+            stacklevel=4,
+        )
+    found = math.isfinite(l3)
+    # The model's window moves with an offset axis, in whole eV (typical spectra
+    # sampled differently, lazy or eager, then read the same window); within
+    # WINDOW_SLACK_EV of nominal it stays, as the window has room for it.
+    offset = l3 - L3_CALIBRATION_TARGET_EV if found else 0.0
+    offset = float(round(offset)) if abs(offset) > WINDOW_SLACK_EV else 0.0
+    pre_window = report.pre_edge
+    if pre_window is None:
+        # Background removed and no pre-edge at all: nothing to subtract.
+        pre_window = (report.low - 1.0, report.low - 0.5)
+    # The edge window in the model's frame, inside what the axis reaches.
+    nominal = L3_CALIBRATION_TARGET_EV
+    edge_lo = max(nominal + CONTRACT_SPAN_EV[0] - 1.0, energy[0] - offset)
+    edge_hi = min(nominal + CONTRACT_SPAN_EV[1] + 1.0, energy[-1] - offset)
     if saturation is None:
         dtype = np.dtype(signal.data.dtype)
         saturation = (
             float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else np.inf
         )
-    return PredictionPlan(
-        pre_edge=(float(window[0]), float(window[1])),
-        power_law=bool(power_law),
-        normalisation_window=(float(lo), float(hi)),
+    plan = PredictionPlan(
+        pre_edge=(float(pre_window[0]), float(pre_window[1])),
+        background=report.background,
+        edge_window=(float(edge_lo), float(edge_hi)),
         saturation=float(saturation),
-        l3_position=float(report.l3_position),
+        l3_position=float(l3),
+        axis_offset=float(offset),
+        energy_calibrated=bool(energy_calibrated),
+        energy_offset=math.nan,
     )
-
-
-def check_model_grid(model: FeStateModel, energy: np.ndarray) -> None:
-    """Raise when the spectra do not cover the model's energy grid.
-
-    Raises
-    ------
-    ValueError
-        Naming the grid, the axis and the fix.
-    """
-    grid = model.energy
-    if energy[0] > grid[0] + 0.5 or energy[-1] < grid[-1] - 0.5:
-        raise ValueError(
-            f"The model reads {grid[0]:.1f}–{grid[-1]:.1f} eV but the spectra cover "
-            f"{energy[0]:.1f}–{energy[-1]:.1f} eV. Record (or crop) a wider energy "
-            "range, or calibrate the axis if it is offset (`s.calibrate_fe_l3()`)."
+    if not found:
+        return plan
+    plan = replace(plan, energy_offset=_energy_offset(plan, typical, energy, model))
+    if abs(plan.energy_offset) > L3_OFFSET_TOLERANCE_EV:
+        advice = (
+            "The axis was declared calibrated: check it."
+            if energy_calibrated
+            else "Predicted as if the axis were calibrated (the model reads the "
+            "shape of each spectrum, aligned on its own L3 line); "
+            "`maps['l3_centroid']` keeps the measured L3 positions."
         )
+        warnings.warn(
+            f"The Fe L3 maximum is at {l3:.2f} eV: the energy axis is offset by "
+            f"{plan.energy_offset:+.1f} eV from where the L3 maximum of this Fe "
+            f"state lies (Fe2+ {FE2_L3_EV} eV, Fe3+ {FE3_L3_EV} eV). {advice} To "
+            "correct the axis itself, use `s = s.calibrate_fe_l3()`.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return plan
+
+
+def _energy_offset(
+    plan: PredictionPlan, typical: np.ndarray, energy: np.ndarray, model: FeStateModel
+) -> float:
+    """Offset of the axis, eV: the typical spectrum's L3 centroid less where it
+    lies on a calibrated axis for the Fe3+ fraction the model reads from its
+    shape (between the library's calibrated Fe2+ and Fe3+ references). The L3
+    position alone cannot tell an offset from a change of valence; the shape
+    can."""
+    block = np.ascontiguousarray(typical, dtype=np.float64)[None, :]
+    out = _predict_block(block, energy=energy, model=model, plan=plan)[0]
+    columns = dict(zip(_FLOAT_MAPS, out, strict=False))
+    fe3, centroid = float(columns["fe3_fraction"]), float(columns["l3_centroid"])
+    if not (math.isfinite(fe3) and math.isfinite(centroid)):
+        return plan.l3_position - L3_CALIBRATION_TARGET_EV
+    expected = FE2_L3_CENTROID_EV + fe3 * (FE3_L3_CENTROID_EV - FE2_L3_CENTROID_EV)
+    return centroid - expected
 
 
 def _model_key(model: FeStateModel) -> str:

@@ -337,6 +337,7 @@ class FeL23Signal(EELSSpectrum):
         background_removed: bool | None = None,
         pre_edge: tuple[float, float] | None = None,
         saturation: float | None = None,
+        energy_calibrated: bool = False,
         show_progressbar: bool | None = None,
         lazy_output: bool | None = None,
     ):
@@ -344,10 +345,27 @@ class FeL23Signal(EELSSpectrum):
 
         Every spectrum goes through the preprocessing the model was trained for —
         power-law background (or, for spectra whose background is already
-        removed, the pre-edge mean), resampling onto the model's grid, division by
-        the white-line integral, alignment of the L3 centroid — and the model's
-        ensemble, block by block over Dask chunks of the navigation space, with
-        one fused numba kernel and batched matrix products per block.
+        removed, the pre-edge mean), resampling onto the model's window, division
+        by the white-line integral, alignment of the L3 centroid — and the
+        model's ensemble, block by block over Dask chunks of the navigation
+        space, with one fused numba kernel and batched matrix products per block.
+
+        What it reads: any spectrum whose axis runs from 3 eV below its L3
+        maximum to 2 eV above its L2 maximum, wherever the edge sits within ±10
+        eV of its nominal place — raw counts or background-removed, full range or
+        cropped to the white lines:
+
+        - a window the axis does not fill is held at its end values, as the
+          model was trained to read cropped spectra (flag ``partial window``);
+        - raw counts with a pre-edge shorter than 3 eV below the automatic
+          window get a power law on what there is, or one of fixed exponent
+          (flag ``background fallback``); with no pre-edge at all, an error;
+        - an axis offset by more than 3 eV is read where its edge is, with a
+          warning naming the offset; ``maps["l3_centroid"]`` keeps the measured
+          L3 positions.
+
+        A shorter axis gets a ``ValueError`` naming the range found and the
+        range needed.
 
         Parameters
         ----------
@@ -365,6 +383,12 @@ class FeL23Signal(EELSSpectrum):
             Counts at or above which a channel is saturated; ``None`` takes the
             largest value of an integer dtype (no limit for floats). Flat-topped
             peaks are flagged as saturated either way.
+        energy_calibrated
+            Declare the energy axis calibrated. The shipped model reads the shape
+            of the spectrum only (aligned on its own L3 line), so its maps do not
+            depend on the absolute energy either way; a model trained with the
+            absolute L3 energy as an input (``FitSettings(absolute_energy=True)``)
+            is refused unless the axis is declared calibrated.
         show_progressbar
             Progress bar while computing; ``None`` uses HyperSpy's preference.
         lazy_output
@@ -408,6 +432,7 @@ class FeL23Signal(EELSSpectrum):
             background_removed=background_removed,
             pre_edge=pre_edge,
             saturation=saturation,
+            energy_calibrated=energy_calibrated,
             show_progressbar=show_progressbar,
             lazy_output=lazy_output,
         )

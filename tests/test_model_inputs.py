@@ -4,13 +4,25 @@ import numpy as np
 import pytest
 
 from hyperspy_fe_ml.kernels.model_inputs import (
+    BACKGROUND_FIXED_EXPONENT,
+    BACKGROUND_MEAN,
+    BACKGROUND_POWER_LAW,
     FLAG_BACKGROUND_FALLBACK,
+    FLAG_PARTIAL_WINDOW,
     _power_law_row,
+    align_rows,
     prepare_model_inputs,
 )
 from hyperspy_fe_ml.kernels.preprocess import preprocess_spectra
 from hyperspy_fe_ml.library import reference_spectrum
-from hyperspy_fe_ml.model import L3_ALIGN_EV, L3_CENTROID_WINDOW_EV, align_on_l3
+from hyperspy_fe_ml.model import (
+    L3_ALIGN_EV,
+    L3_CENTROID_HALF_WIDTH_EV,
+    L3_CENTROID_STEPS,
+    L3_CENTROID_WINDOW_EV,
+    NORMALISATION_SPAN_EV,
+    align_on_l3,
+)
 
 
 def _counts(energy, n, seed, exponent=(2.5, 4.5)):
@@ -24,8 +36,18 @@ def _counts(energy, n, seed, exponent=(2.5, 4.5)):
     return rng.poisson(2000.0 * (edge / edge.max() + background)).astype(np.float32)
 
 
-def _prepare(energy, spectra, pre_edge, grid, mean=None, scale=None, power_law=True):
-    """prepare_model_inputs with the package's windows (white lines 704-727 eV)."""
+def _prepare(
+    energy,
+    spectra,
+    pre_edge,
+    grid,
+    mean=None,
+    scale=None,
+    mode=BACKGROUND_POWER_LAW,
+    shift=0.0,
+    edge=(704.0, 727.0),
+):
+    """prepare_model_inputs with the package's windows."""
     mean = np.zeros(grid.size) if mean is None else mean
     scale = np.ones(grid.size) if scale is None else scale
     return prepare_model_inputs(
@@ -33,13 +55,15 @@ def _prepare(energy, spectra, pre_edge, grid, mean=None, scale=None, power_law=T
         spectra,
         pre_edge[0],
         pre_edge[1],
-        power_law,
+        mode,
         grid,
-        704.0,
-        727.0,
+        shift,
+        edge[0],
+        edge[1],
         L3_CENTROID_WINDOW_EV,
-        5.0,
-        3,
+        L3_CENTROID_HALF_WIDTH_EV,
+        L3_CENTROID_STEPS,
+        NORMALISATION_SPAN_EV,
         L3_ALIGN_EV,
         mean,
         scale,
@@ -83,10 +107,8 @@ def test_background_removed_spectra_use_the_pre_edge_mean():
     edge = reference_spectrum(3, "Oh", energy)
     spectra = (edge / edge.max() + 0.02)[None, :]
     grid = np.arange(700.0, 730.0, 0.1)
-    args = (grid, 704.0, 727.0, L3_CENTROID_WINDOW_EV, 5.0, 3, L3_ALIGN_EV)
-    ones = (np.zeros(grid.size), np.ones(grid.size), np.inf)
-    inputs, _, _, _, flags = prepare_model_inputs(
-        energy, spectra, 690.0, 703.0, False, *args, *ones
+    inputs, _, _, _, flags = _prepare(
+        energy, spectra, (690.0, 703.0), grid, mode=BACKGROUND_MEAN
     )
     assert flags[0] == 0
     # The mean of the pre-edge (0.02 + the edge's own tail) is gone: the aligned,
@@ -94,10 +116,99 @@ def test_background_removed_spectra_use_the_pre_edge_mean():
     assert abs(float(inputs[0, :20].mean())) < 2e-3
     # A power law asked of a spectrum with a zero pre-edge falls back, flagged.
     spectra = (edge / edge.max())[None, :] * (energy > 704.0)
-    _, _, _, _, flags = prepare_model_inputs(
-        energy, spectra, 690.0, 703.0, True, *args, *ones
-    )
+    _, _, _, _, flags = _prepare(energy, spectra, (690.0, 703.0), grid)
     assert flags[0] & FLAG_BACKGROUND_FALLBACK
+
+
+def test_fixed_exponent_background_on_a_short_pre_edge_is_flagged_and_close():
+    energy = np.arange(690.0, 740.0, 0.05)
+    edge = reference_spectrum(3, "Oh", energy)
+    edge = edge / edge.max()
+    grid = np.arange(700.0, 730.0, 0.1)
+    for exponent in (2.5, 3.0, 3.5):
+        raw = (edge + 0.8 * (energy / 705.0) ** -exponent)[None, :]
+        full, _, c_full, _, f_full = _prepare(energy, raw, (690.0, 703.65), grid)
+        short = energy >= 706.5
+        x, _, c, snr, flags = _prepare(
+            energy[short],
+            raw[:, short],
+            (706.5, 707.5),
+            grid,
+            mode=BACKGROUND_FIXED_EXPONENT,
+        )
+        assert f_full[0] == 0
+        assert flags[0] & FLAG_BACKGROUND_FALLBACK and flags[0] & FLAG_PARTIAL_WINDOW
+        # What is left: the crop, the edge's own Lorentzian tail in the 1 eV
+        # window (taken for background) and, 0.5 off the exponent, a residual
+        # sloping across the white lines.
+        assert snr[0] > 3 and abs(c[0] - c_full[0]) < 0.25
+        difference = x[0, 60:220] - full[0, 60:220]
+        assert np.sqrt(np.mean(difference**2)) < 0.2 * np.abs(full[0, 60:220]).max()
+
+
+def test_cropped_spectra_read_like_full_ones_with_the_window_flagged():
+    energy = np.arange(690.0, 740.0, 0.05)
+    grid = np.arange(700.0, 730.0, 0.1)
+    for valence in (2, 3):
+        edge = reference_spectrum(valence, "Oh", energy)[None, :]
+        full, _, c_full, _, f_full = _prepare(
+            energy, edge, (690.0, 703.0), grid, mode=BACKGROUND_MEAN
+        )
+        l3 = energy[np.argmax(np.where(energy < 716, edge[0], 0))]
+        keep = (energy >= l3 - 3.0) & (energy <= l3 + 15.0)
+        x, _, c, _, flags = _prepare(
+            energy[keep], edge[:, keep], (690.0, 703.0), grid, mode=BACKGROUND_MEAN
+        )
+        assert f_full[0] == 0 and flags[0] == FLAG_PARTIAL_WINDOW
+        assert abs(c[0] - c_full[0]) < 0.1
+        # Inside the part both read, the inputs agree.
+        inside = slice(60, 200)  # 706-720 eV after alignment
+        difference = x[0, inside] - full[0, inside]
+        assert np.sqrt(np.mean(difference**2)) < 0.05 * np.abs(full[0, inside]).max()
+
+
+def test_an_offset_axis_is_read_where_its_edge_is():
+    energy = np.arange(690.0, 740.0, 0.05)
+    grid = np.arange(700.0, 730.0, 0.1)
+    edge = reference_spectrum(3, "Oh", energy)
+    raw = (edge / edge.max() + 0.8 * (energy / 705.0) ** -3.0)[None, :]
+    x0, _, c0, _, _ = _prepare(energy, raw, (690.0, 703.65), grid)
+    for offset in (-8.0, 7.5):
+        x, _, c, _, flags = _prepare(
+            energy + offset,
+            raw,
+            (690.0 + offset, 703.65 + offset),
+            grid,
+            shift=offset,
+        )
+        assert not flags[0] & FLAG_BACKGROUND_FALLBACK
+        assert abs(c[0] - (c0[0] + offset)) < 0.02  # on the axis as given
+        np.testing.assert_allclose(x[0], x0[0], atol=0.01)
+
+
+def test_align_rows_holds_the_ends_and_rejects_holes():
+    grid = np.arange(700.0, 730.0, 0.1)
+    y = reference_spectrum(2, "Oh", grid)
+    cropped = np.where((grid > 704.5) & (grid < 723.0), y, np.nan)
+    holed = y.copy()
+    holed[150] = np.nan
+    x, n2, c = align_rows(
+        grid,
+        np.stack([y, cropped, holed]),
+        L3_CENTROID_WINDOW_EV,
+        L3_CENTROID_HALF_WIDTH_EV,
+        L3_CENTROID_STEPS,
+        NORMALISATION_SPAN_EV,
+        L3_ALIGN_EV,
+        np.zeros(grid.size),
+        np.ones(grid.size),
+    )
+    assert np.isfinite(x[:2]).all() and np.isnan(x[2]).all() and np.isnan(c[2])
+    # The aligned (normalised) spectra integrate to one over the window.
+    window = (grid >= L3_ALIGN_EV - 3.5) & (grid <= L3_ALIGN_EV + 13.5)
+    assert abs(np.trapezoid(x[0, window], grid[window]) - 1.0) < 0.02
+    np.testing.assert_allclose(x[1, 50:200], x[0, 50:200], atol=0.02)
+    np.testing.assert_allclose(n2[:2], (x[:2] ** 2).sum(axis=1))
 
 
 def test_a_noise_free_spectrum_has_an_unbounded_edge_snr():

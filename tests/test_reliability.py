@@ -21,7 +21,7 @@ import pytest
 from hyperspy_fe_ml import fileio
 from hyperspy_fe_ml.chunked import map_spectra
 from hyperspy_fe_ml.kernels import preprocess as kp
-from hyperspy_fe_ml.kernels.model_inputs import FLAG_NO_EDGE
+from hyperspy_fe_ml.kernels.model_inputs import FLAG_NO_EDGE, FLAG_PARTIAL_WINDOW
 from hyperspy_fe_ml.library import shipped
 from hyperspy_fe_ml.library.multiplet import ParameterSet, StickSpectrum
 from hyperspy_fe_ml.model import (
@@ -165,19 +165,25 @@ def test_model_of_a_newer_format_says_to_update(saved_model):
 
     _, meta = saved_model
     document = json.loads(meta.read_text())
-    document["format_version"] = 2
-    meta.write_text(json.dumps(document))
-    with pytest.raises(ModelFileError, match="format version 2.*update hyperspy_fe_ml"):
-        FeStateModel.load(meta)
+    for version in (1, 3):
+        document["format_version"] = version
+        meta.write_text(json.dumps(document))
+        with pytest.raises(
+            ModelFileError, match=f"format version {version}.*matching hyperspy_fe_ml"
+        ):
+            FeStateModel.load(meta)
 
 
-def test_model_for_another_energy_window_needs_spectra_that_cover_it():
+def test_a_model_window_past_the_data_is_read_with_the_ends_held_and_flagged():
     model = load_default_model()
     shifted = replace(model, energy=model.energy + 5.0)  # reads 705-734.9 eV
     s = _signal(_spectra(2))  # 690-739.9 eV: covered
-    assert np.isfinite(s.predict_fe_state(shifted)["valence"].data).all()
-    with pytest.raises(ValueError, match="model reads 705.0–734.9 eV"):
-        s.isig[:731.0].predict_fe_state(shifted)
+    full = s.predict_fe_state(shifted)
+    assert np.isfinite(full["valence"].data).all()
+    assert not (full["flags"].data & FLAG_PARTIAL_WINDOW).any()
+    short = s.isig[:731.0].predict_fe_state(shifted)
+    assert np.isfinite(short["valence"].data).all()
+    assert (short["flags"].data & FLAG_PARTIAL_WINDOW).all()
 
 
 def test_missing_library_says_how_to_get_it_back(tmp_path, monkeypatch):

@@ -935,7 +935,7 @@ class AugmentationSettings:
     spike_height: tuple[float, float] = (0.5, 20.0)
     background_removed_probability: float = 0.3
     removed_scale: tuple[float, float] = (0.01, 100.0)
-    power_residual: tuple[float, float] = (0.0, 0.1)
+    power_residual: tuple[float, float] = (0.0, 0.15)
     exponent_error: tuple[float, float] = (-0.5, 0.5)
     power_residual_probability: float = 0.5
     slope: tuple[float, float] = (-0.05, 0.05)

@@ -35,6 +35,7 @@ FLAG_SATURATED = 8
 FLAG_NO_EDGE = 16
 FLAG_BACKGROUND_FALLBACK = 32
 FLAG_OUT_OF_DISTRIBUTION = 64
+FLAG_PARTIAL_WINDOW = 128
 #: Flags that make a pixel unreadable.
 FLAGS_UNREADABLE = (
     FLAG_NOT_FINITE | FLAG_EMPTY | FLAG_NEGATIVE | FLAG_SATURATED | FLAG_NO_EDGE
@@ -46,9 +47,27 @@ FLAG_NAMES: dict[int, str] = {
     FLAG_NEGATIVE: "negative counts",
     FLAG_SATURATED: "saturated",
     FLAG_NO_EDGE: "no Fe L2,3 edge above the noise",
-    FLAG_BACKGROUND_FALLBACK: "power law failed; pre-edge mean subtracted",
+    FLAG_BACKGROUND_FALLBACK: "no room or no fit for a power-law background; "
+    "fixed-exponent background",
     FLAG_OUT_OF_DISTRIBUTION: "unlike the training data",
+    FLAG_PARTIAL_WINDOW: "spectrum shorter than the model's window; ends held",
 }
+
+#: Background of each pixel: the pre-edge mean (the background was removed
+#: already), a fitted power law (raw counts), or — raw counts with too short a
+#: pre-edge for a fit — a power law of fixed exponent
+#: :data:`FALLBACK_EXPONENT` scaled to the pre-edge mean.
+BACKGROUND_MEAN = 0
+BACKGROUND_POWER_LAW = 1
+BACKGROUND_FIXED_EXPONENT = 2
+#: Exponent of the fallback power law: the middle of the 2-5 of EELS backgrounds
+#: (Egerton, *Electron Energy-Loss Spectroscopy in the Electron Microscope*, 3rd
+#: ed., section 4.4; the training backgrounds span the same range). An error of
+#: one in the exponent leaves a residual of about 2 % of the background 15 eV
+#: above the window, which the training's wrong-exponent artefacts cover.
+FALLBACK_EXPONENT = 3.0
+#: Variance assumed for the fallback exponent (one standard deviation of 1).
+FALLBACK_EXPONENT_VARIANCE = 1.0
 
 #: More than this share of negative channels in raw counts marks a faulty pixel.
 MAX_NEGATIVE_FRACTION = 0.01
@@ -114,14 +133,17 @@ def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> 
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_law):
+def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, mode: int):
     """Background of one spectrum from its pre-edge window, with its uncertainty.
 
-    The power law ``A E**-r`` by log-log least squares over the binned window
+    ``mode`` :data:`BACKGROUND_POWER_LAW`: the power law ``A E**-r`` by log-log
+    least squares over the binned window
     (:func:`~hyperspy_fe_ml.kernels.preprocess.fit_log_log_row`, as
-    :func:`~hyperspy_fe_ml.kernels.preprocess.fit_power_law_background`), or
-    the window mean as a constant when ``power_law`` is false or the fit cannot be
-    made.
+    :func:`~hyperspy_fe_ml.kernels.preprocess.fit_power_law_background`); when
+    that fit cannot be made (non-positive counts), the fixed-exponent power law.
+    :data:`BACKGROUND_FIXED_EXPONENT`: ``r`` = :data:`FALLBACK_EXPONENT`, ``A``
+    from the window mean (a pre-edge too short to fit an exponent).
+    :data:`BACKGROUND_MEAN`: the window mean as a constant.
 
     Returns
     -------
@@ -134,36 +156,57 @@ def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, power_l
         Scatter of the window about the fit, counts per channel (NaN: unknown).
     var_intercept, var_slope, covariance
         Covariance of the fitted parameters (log space for the power law; for a
-        constant, ``var_intercept`` is the variance of the constant). A power law
-        that fell back to a constant has ``slope`` NaN.
+        constant, ``var_intercept`` is the variance of the constant).
+    fallback
+        Whether the fixed-exponent power law stood in for a fit.
     """
-    (
-        n_win,
-        total,
-        total2,
-        ok,
-        intercept,
-        slope,
-        level,
-        log_var,
-        var_a,
-        var_b,
-        cov_ab,
-    ) = fit_log_log_row(row, log_energy, x_ref, lo, hi)
+    if mode == BACKGROUND_POWER_LAW:
+        (
+            n_win,
+            total,
+            total2,
+            ok,
+            intercept,
+            slope,
+            level,
+            log_var,
+            var_a,
+            var_b,
+            cov_ab,
+        ) = fit_log_log_row(row, log_energy, x_ref, lo, hi)
+        if ok:
+            # Scatter in log space times the level is the scatter in counts.
+            sigma = np.sqrt(log_var) * np.exp(level)
+            return intercept, slope, 0.0, sigma, var_a, var_b, cov_ab, False
+    n_win = 0
+    total = 0.0
+    total2 = 0.0
+    for k in range(lo, hi):
+        v = float(row[k])
+        n_win += 1
+        total += v
+        total2 += v * v
     if n_win == 0:
-        return -np.inf, 0.0, 0.0, np.nan, np.nan, np.nan, np.nan
+        return -np.inf, 0.0, 0.0, np.nan, np.nan, np.nan, np.nan, False
     mean = total / n_win
     spread = np.nan
     if n_win > 1:
         spread = np.sqrt(max(total2 - n_win * mean * mean, 0.0) / (n_win - 1))
-    fallback = 0.0
-    if power_law:
-        if ok:
-            # Scatter in log space times the level is the scatter in counts.
-            sigma = np.sqrt(log_var) * np.exp(level)
-            return intercept, slope, 0.0, sigma, var_a, var_b, cov_ab
-        fallback = np.nan
-    return -np.inf, fallback, mean, spread, spread * spread / n_win, 0.0, 0.0
+    if mode == BACKGROUND_MEAN:
+        return -np.inf, 0.0, mean, spread, spread * spread / n_win, 0.0, 0.0, False
+    if mean <= 0.0:
+        return -np.inf, 0.0, mean, spread, spread * spread / n_win, 0.0, 0.0, True
+    var_log = spread * spread / (n_win * mean * mean)
+    return (
+        np.log(mean),
+        -FALLBACK_EXPONENT,
+        0.0,
+        spread,
+        var_log,
+        FALLBACK_EXPONENT_VARIANCE,
+        0.0,
+        True,
+    )
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
@@ -267,18 +310,207 @@ def _shift_standardise_row(grid, y, shift, mean, inv_scale, out) -> float:
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
+def valid_span(row) -> tuple[int, int]:
+    """First and one-past-last finite channel of ``row`` (``(0, 0)``: none).
+
+    Channels outside the span are the parts of the model's window the spectrum
+    does not reach (NaN); inside it every value must be finite.
+    """
+    n = row.size
+    lo = 0
+    while lo < n and not np.isfinite(row[lo]):
+        lo += 1
+    hi = n
+    while hi > lo and not np.isfinite(row[hi - 1]):
+        hi -= 1
+    return lo, hi
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _window_integral(grid, y, start: float, end: float) -> float:
+    """Trapezoid integral of ``y`` over the channels of ``grid`` in [start, end]."""
+    lo = np.searchsorted(grid, start, side="left")
+    hi = np.searchsorted(grid, end, side="right")
+    total = 0.0
+    for j in range(lo + 1, hi):
+        total += 0.5 * (y[j] + y[j - 1]) * (grid[j] - grid[j - 1])
+    return total
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def align_row(
+    grid,
+    y,
+    lo: int,
+    hi: int,
+    centroid_window: tuple[float, float],
+    centroid_half_width: float,
+    centroid_steps: int,
+    norm_span: tuple[float, float],
+    align_to: float,
+    mean,
+    inv_scale,
+    out,
+) -> tuple[float, float]:
+    """A background-free spectrum on ``grid`` as the model reads it, in place.
+
+    The one definition of the model's input, shared by prediction
+    (:func:`prepare_model_inputs`) and training (:func:`align_rows`):
+
+    1. channels outside ``[lo, hi)`` (the part of the window the spectrum does
+       not reach) take the value of the nearest channel inside — the pre-edge
+       level below, the continuum above;
+    2. the iterated L3 centroid ``c``;
+    3. division by the integral over ``[c + norm_span[0], c + norm_span[1]]``, the
+       L3 and L2 lines wherever the axis puts them;
+    4. a shift putting ``c`` at ``align_to`` (ends held) and the standardisation
+       ``(y - mean) * inv_scale`` into ``out``.
+
+    Returns
+    -------
+    centroid, norm2
+        ``c`` (grid frame) and ``sum(out**2)``; both NaN when the spectrum has no
+        positive L3 line or no positive white-line integral (``out`` is then left
+        unchanged).
+    """
+    m = grid.size
+    if hi <= lo:
+        return np.nan, np.nan
+    first = y[lo]
+    for k in range(lo):
+        y[k] = first
+    last = y[hi - 1]
+    for k in range(hi, m):
+        y[k] = last
+    c = l3_centroid_row(
+        grid,
+        y,
+        centroid_window[0],
+        centroid_window[1],
+        centroid_half_width,
+        centroid_steps,
+    )
+    if not np.isfinite(c):
+        return np.nan, np.nan
+    integral = _window_integral(grid, y, c + norm_span[0], c + norm_span[1])
+    if not (np.isfinite(integral) and integral > 0.0):
+        return np.nan, np.nan
+    inv_integral = 1.0 / integral
+    for k in range(m):
+        y[k] *= inv_integral
+    norm2 = _shift_standardise_row(grid, y, c - align_to, mean, inv_scale, out)
+    return c, norm2
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def align_rows(
+    grid: np.ndarray,
+    spectra: np.ndarray,
+    centroid_window: tuple[float, float],
+    centroid_half_width: float,
+    centroid_steps: int,
+    norm_span: tuple[float, float],
+    align_to: float,
+    mean: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`align_row` over a batch of background-free spectra on ``grid``.
+
+    Parameters
+    ----------
+    grid
+        The model's uniform energy grid, eV, shape ``(m,)``.
+    spectra
+        Shape ``(n, m)``; NaN outside each row's span (a cropped spectrum), finite
+        inside it. Any intensity scale.
+    centroid_window, centroid_half_width, centroid_steps
+        The L3 centroid search (see :func:`align_row`).
+    norm_span
+        Normalisation window relative to the L3 centroid, eV.
+    align_to
+        Where the centroid is put, eV.
+    mean, scale
+        Standardisation per channel (zeros and ones give the aligned,
+        normalised spectra themselves).
+
+    Returns
+    -------
+    inputs
+        Shape ``(n, m)``, float64; rows that cannot be read are NaN.
+    norm2
+        ``sum(inputs**2)`` per row (NaN when unreadable).
+    centroid
+        L3 centroid per row, eV (NaN when unreadable).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.arange(700.0, 730.0, 0.1)
+    >>> y = np.exp(-0.5 * ((g - 710.0) / 0.8) ** 2)
+    >>> y += 0.4 * np.exp(-0.5 * ((g - 723.0) / 1.0) ** 2)
+    >>> cropped = np.where((g > 706.0) & (g < 725.0), y, np.nan)
+    >>> x, n2, c = align_rows(g, np.stack([y, cropped]), (702.0, 716.0), 5.0, 3,
+    ...                       (-3.5, 13.5), 709.0, np.zeros(g.size), np.ones(g.size))
+    >>> np.round(c, 2)
+    array([710., 710.])
+    >>> bool(np.allclose(x[0, 50:200], x[1, 50:200], atol=1e-4))
+    True
+    """
+    n, m = spectra.shape
+    inputs = np.full((n, m), np.nan)
+    norm2 = np.full(n, np.nan)
+    centroid = np.full(n, np.nan)
+    inv_scale = 1.0 / scale
+    y = np.empty(m)
+    x = np.empty(m)
+    for p in range(n):
+        for k in range(m):
+            y[k] = spectra[p, k]
+        lo, hi = valid_span(y)
+        bad = False
+        for k in range(lo, hi):
+            if not np.isfinite(y[k]):
+                bad = True
+        if bad:
+            continue
+        c, n2 = align_row(
+            grid,
+            y,
+            lo,
+            hi,
+            centroid_window,
+            centroid_half_width,
+            centroid_steps,
+            norm_span,
+            align_to,
+            mean,
+            inv_scale,
+            x,
+        )
+        if not np.isfinite(c):
+            continue
+        for k in range(m):
+            inputs[p, k] = x[k]
+        norm2[p] = n2
+        centroid[p] = c
+    return inputs, norm2, centroid
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def prepare_model_inputs(
     energy: np.ndarray,
     spectra: np.ndarray,
     pre_start: float,
     pre_end: float,
-    power_law: bool,
+    background_mode: int,
     grid: np.ndarray,
-    norm_start: float,
-    norm_end: float,
+    grid_shift: float,
+    edge_start: float,
+    edge_end: float,
     centroid_window: tuple[float, float],
     centroid_half_width: float,
     centroid_steps: int,
+    norm_span: tuple[float, float],
     align_to: float,
     mean: np.ndarray,
     scale: np.ndarray,
@@ -286,13 +518,16 @@ def prepare_model_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Standardised, L3-aligned spectra on ``grid`` and what was found on the way.
 
-    Per pixel: quality checks of the raw spectrum over the channels used (pre-edge
-    window and grid span); background fit (power law, or the pre-edge mean when
-    ``power_law`` is false or the fit fails); resampling onto ``grid`` and
-    background subtraction; division by the white-line integral over
-    ``[norm_start, norm_end]``; the iterated L3 centroid; linear shift of the
-    spectrum to put the centroid at ``align_to``; standardisation ``(y - mean) /
-    scale``.
+    The model's window is read at ``grid + grid_shift`` on the input axis: the
+    shift is the signal's measured L3 offset, so an axis several eV off is read
+    where its edge is. Per pixel: quality checks of the raw spectrum over the
+    channels used (pre-edge window and window span); background (see
+    :func:`_fit_background_row`); resampling onto the shifted window and
+    background subtraction; the edge signal-to-noise ratio over
+    ``[edge_start, edge_end]`` (grid frame); then :func:`align_row` — the part
+    of the window the axis does not reach held at the nearest value (flagged
+    :data:`FLAG_PARTIAL_WINDOW`), the L3 centroid, the normalisation to the
+    white lines, the shift to ``align_to`` and the standardisation.
 
     Parameters
     ----------
@@ -302,17 +537,21 @@ def prepare_model_inputs(
         Raw or background-removed spectra, shape ``(pixels, channels)``, any real
         dtype (read as float64).
     pre_start, pre_end
-        Pre-edge window, eV.
-    power_law
-        Fit a power law (raw counts) or subtract the window mean (background
-        already removed).
+        Pre-edge window on the input axis, eV.
+    background_mode
+        :data:`BACKGROUND_MEAN`, :data:`BACKGROUND_POWER_LAW` or
+        :data:`BACKGROUND_FIXED_EXPONENT`.
     grid
         The model's uniform energy grid, eV, shape ``(m,)``.
-    norm_start, norm_end
-        White-line window of the normalisation, eV.
+    grid_shift
+        Where the grid sits on the input axis: ``grid + grid_shift``, eV.
+    edge_start, edge_end
+        White-line window of the edge signal-to-noise ratio, grid frame, eV.
     centroid_window, centroid_half_width, centroid_steps
-        First window of the L3 centroid, the half-width of its re-centred windows
-        (eV) and the number of re-centring steps.
+        First window of the L3 centroid (grid frame), the half-width of its
+        re-centred windows (eV) and the number of re-centring steps.
+    norm_span
+        Normalisation window relative to the L3 centroid, eV.
     align_to
         Energy at which each spectrum's L3 centroid is put, eV.
     mean, scale
@@ -328,7 +567,7 @@ def prepare_model_inputs(
     norm2
         ``sum(inputs**2)`` per pixel, float64.
     centroid
-        L3 centroid per pixel, eV (NaN when unreadable).
+        L3 centroid per pixel on the input axis, eV (NaN when unreadable).
     edge_snr
         White-line integral over its standard error: the counting scatter of the
         pre-edge channels plus the uncertainty of the background fitted to them
@@ -346,8 +585,9 @@ def prepare_model_inputs(
     >>> s = (1e10 * e**-3.0 + 50.0 * edge)[None, :]
     >>> grid = np.arange(700.0, 730.0, 0.1)
     >>> x, n2, c, snr, flags = prepare_model_inputs(
-    ...     e, s, 690.0, 704.0, True, grid, 704.0, 727.0, (702.0, 716.0), 5.0, 3,
-    ...     709.0, np.zeros(grid.size), np.ones(grid.size), np.inf)
+    ...     e, s, 690.0, 704.0, BACKGROUND_POWER_LAW, grid, 0.0, 704.0, 727.0,
+    ...     (702.0, 716.0), 5.0, 3, (-3.5, 13.5), 709.0, np.zeros(grid.size),
+    ...     np.ones(grid.size), np.inf)
     >>> round(float(c[0]), 2), int(flags[0]), x.dtype.name
     (709.0, 0, 'float32')
     """
@@ -359,41 +599,53 @@ def prepare_model_inputs(
     edge_snr = np.full(n_pix, np.nan)
     flags = np.zeros(n_pix, dtype=np.uint8)
 
+    read_grid = grid + grid_shift
     log_energy = np.log(energy)
-    log_grid = np.log(grid)
+    log_grid = np.log(read_grid)
     pre_lo = np.searchsorted(energy, pre_start, side="left")
     pre_hi = np.searchsorted(energy, pre_end, side="right")
     x_ref = np.log(0.5 * (energy[min(pre_lo, n_ch - 1)] + energy[max(pre_hi - 1, 0)]))
-    first, weights = banded_resampling(energy, grid)
+    first, weights = banded_resampling(energy, read_grid)
+    # The part of the window the axis reaches (the bands inside it).
+    lo_valid = 0
+    while lo_valid < m and first[lo_valid] < 0:
+        lo_valid += 1
+    hi_valid = m
+    while hi_valid > lo_valid and first[hi_valid - 1] < 0:
+        hi_valid -= 1
+    partial = lo_valid > 0 or hi_valid < m
     inv_scale = 1.0 / scale
     log_span = log_grid - log_grid[0]
     background = np.empty(m)
-    use_lo = min(pre_lo, np.searchsorted(energy, grid[0], side="left"))
-    use_hi = max(pre_hi, np.searchsorted(energy, grid[m - 1], side="right") + 1)
+    use_lo = min(pre_lo, np.searchsorted(energy, read_grid[0], side="left"))
+    use_hi = max(pre_hi, np.searchsorted(energy, read_grid[m - 1], side="right") + 1)
     use_lo = max(use_lo - 1, 0)
     use_hi = min(use_hi, n_ch)
-    norm_lo = np.searchsorted(grid, norm_start, side="left")
-    norm_hi = np.searchsorted(grid, norm_end, side="right")
+    norm_lo = max(np.searchsorted(grid, edge_start, side="left"), lo_valid)
+    norm_hi = min(np.searchsorted(grid, edge_end, side="right"), hi_valid)
     # Raw channels under the white-line window: the standard error of its integral.
     raw_step = (energy[n_ch - 1] - energy[0]) / max(n_ch - 1, 1)
-    n_raw_window = max((norm_end - norm_start) / raw_step, 1.0)
     step = (grid[m - 1] - grid[0]) / (m - 1)
-    window_width = grid[min(norm_hi, m) - 1] - grid[min(norm_lo, m - 1)]
+    window_width = grid[max(min(norm_hi, m) - 1, 0)] - grid[min(norm_lo, m - 1)]
+    window_width = max(window_width, 0.0)
+    n_raw_window = max(window_width / raw_step, 1.0)
+    raw_counts = background_mode != BACKGROUND_MEAN
     y = np.empty(m)
     x = np.empty(m)
 
     for p in range(n_pix):
         row = spectra[p]
-        flag = _raw_quality(row, use_lo, use_hi, power_law, saturation)
+        flag = _raw_quality(row, use_lo, use_hi, raw_counts, saturation)
         if flag & FLAGS_UNREADABLE:
             flags[p] = flag
             continue
-        intercept, slope, constant, sigma, var_a, var_b, cov_ab = _fit_background_row(
-            row, log_energy, x_ref, pre_lo, pre_hi, power_law
+        if partial:
+            flag |= FLAG_PARTIAL_WINDOW
+        intercept, slope, constant, sigma, var_a, var_b, cov_ab, fell_back = (
+            _fit_background_row(row, log_energy, x_ref, pre_lo, pre_hi, background_mode)
         )
-        if not np.isfinite(slope):
+        if fell_back:
             flag |= FLAG_BACKGROUND_FALLBACK
-            slope = 0.0
         _resample_row(row, first, weights, y)
         # Subtract the background; sum it (s0) and its log-energy moment (s1) over
         # the white-line window, which carry the fit's uncertainty into the
@@ -405,8 +657,6 @@ def prepare_model_inputs(
             _power_law_row(level, slope, log_span, background)
             for j in range(m):
                 y[j] -= background[j]
-            s0 = 0.0
-            s1 = 0.0
             for j in range(norm_lo, norm_hi):
                 s0 += background[j]
                 s1 += background[j] * (log_grid[j] - x_ref)
@@ -434,23 +684,46 @@ def prepare_model_inputs(
         if not (np.isfinite(integral) and integral > 0.0) or snr < MIN_EDGE_SNR:
             flags[p] = flag | FLAG_NO_EDGE
             continue
-        inv_integral = 1.0 / integral
-        for j in range(m):
-            y[j] *= inv_integral
-        c = l3_centroid_row(
+        c, n2 = align_row(
             grid,
             y,
-            centroid_window[0],
-            centroid_window[1],
+            lo_valid,
+            hi_valid,
+            centroid_window,
             centroid_half_width,
             centroid_steps,
+            norm_span,
+            align_to,
+            mean,
+            inv_scale,
+            x,
         )
         if not np.isfinite(c):
             flags[p] = flag | FLAG_NO_EDGE
             continue
-        norm2[p] = _shift_standardise_row(grid, y, c - align_to, mean, inv_scale, x)
+        norm2[p] = n2
         for k in range(m):
             inputs[p, k] = x[k]
-        centroid[p] = c
+        centroid[p] = c + grid_shift
         flags[p] = flag
     return inputs, norm2, centroid, edge_snr, flags
+
+
+def contiguous_finite(spectra: np.ndarray) -> np.ndarray:
+    """Whether each row's finite values form one run of at least two channels.
+
+    A cropped spectrum on the model's grid is NaN at either end and finite in
+    between; NaN (or inf) between finite values is damage, not a crop.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nan = np.nan
+    >>> contiguous_finite(np.array([[nan, 1, 2, nan], [1, nan, 2, 3], [1, 2, 3, 4]]))
+    array([ True, False,  True])
+    """
+    finite = np.isfinite(spectra)
+    n_finite = finite.sum(axis=1)
+    first = np.argmax(finite, axis=1)
+    last = spectra.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return (n_finite >= 2) & (last - first + 1 == n_finite)

@@ -58,6 +58,17 @@ class DatasetSettings:
     augmentation
         Keyword arguments of
         :class:`~hyperspy_fe_ml.kernels.augment.AugmentationSettings`.
+    crop_probability
+        Probability that each end of a spectrum is cropped (independently), as
+        published and digitised spectra and many acquisitions are: the channels
+        beyond the crop become NaN, which the model's reading
+        (:func:`~hyperspy_fe_ml.kernels.model_inputs.align_row`) fills with the
+        nearest value exactly as prediction does for a short axis.
+    crop_low, crop_high
+        Ranges of the crop ends relative to the spectrum's L3 centroid, eV. The
+        input contract reads spectra from 3 eV below the L3 maximum (about 3.9 eV
+        below the centroid) to 2 eV above the L2 maximum (at least 13.9 eV
+        above it); the ranges reach a little past both.
     """
 
     component_probabilities: tuple[float, float, float] = COMPONENT_PROBABILITIES
@@ -69,6 +80,9 @@ class DatasetSettings:
     augment: bool = True
     augmentation: dict[str, Any] = field(default_factory=dict)
     group_weights: dict[str, float] = field(default_factory=dict)
+    crop_probability: float = 0.4
+    crop_low: tuple[float, float] = (-9.0, -3.3)
+    crop_high: tuple[float, float] = (13.0, 21.0)
 
 
 def split_parameter_sets(
@@ -313,7 +327,7 @@ def make_block(
     spectra
         Shape ``(n, channels)``, normalised to unit white-line integral
         (704–727 eV), as :meth:`~hyperspy_fe_ml.signals.FeL23Signal.preprocess_fe_l23`
-        does.
+        does, then cropped at random (:func:`random_crops`: NaN beyond a crop).
     targets
         Shape ``(n, 4)``.
     meta
@@ -330,8 +344,72 @@ def make_block(
             energy, spectra, rng, AugmentationSettings(**settings.augmentation)
         )
     spectra = normalise_spectra(energy, spectra, 704.0, 727.0, NORMALISE_INTEGRAL)
+    if settings.augment and settings.crop_probability > 0:
+        spectra = random_crops(energy, spectra, rng, settings)
     meta = np.stack([info["n_components"], info["main_set"]], axis=1)
     return spectra, targets, meta
+
+
+def random_crops(
+    energy: np.ndarray,
+    spectra: np.ndarray,
+    rng: np.random.Generator,
+    settings: DatasetSettings = DatasetSettings(),
+) -> np.ndarray:
+    """Spectra with either end cut off at random, relative to their L3 centroid.
+
+    Parameters
+    ----------
+    energy
+        Energy grid, eV.
+    spectra
+        Shape ``(n, channels)``.
+    rng
+        Random generator (two uniform and two Bernoulli draws per spectrum, always,
+        so later draws do not depend on the probability).
+    settings
+        ``crop_probability``, ``crop_low`` and ``crop_high``.
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy with NaN beyond each crop.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.arange(700.0, 730.0, 0.1)
+    >>> y = np.exp(-0.5 * ((g - 709.0) / 0.8) ** 2)[None, :].repeat(200, axis=0)
+    >>> out = random_crops(g, y, np.random.default_rng(0))
+    >>> bool(np.isnan(out).any()), bool(np.isfinite(out[:, 60:210]).all())
+    (True, True)
+    """
+    from hyperspy_fe_ml.kernels.preprocess import l3_centroid
+    from hyperspy_fe_ml.model import (
+        L3_CENTROID_HALF_WIDTH_EV,
+        L3_CENTROID_STEPS,
+        L3_CENTROID_WINDOW_EV,
+    )
+
+    n = spectra.shape[0]
+    low = rng.uniform(*settings.crop_low, n)
+    high = rng.uniform(*settings.crop_high, n)
+    cut_low = rng.random(n) < settings.crop_probability
+    cut_high = rng.random(n) < settings.crop_probability
+    centroid = l3_centroid(
+        np.ascontiguousarray(energy, dtype=np.float64),
+        np.ascontiguousarray(spectra, dtype=np.float64),
+        *L3_CENTROID_WINDOW_EV,
+        L3_CENTROID_HALF_WIDTH_EV,
+        L3_CENTROID_STEPS,
+    )
+    ok = np.isfinite(centroid)
+    start = np.where(cut_low & ok, centroid + low, -np.inf)
+    end = np.where(cut_high & ok, centroid + high, np.inf)
+    out = np.array(spectra, dtype=np.float64, copy=True)
+    outside = (energy[None, :] < start[:, None]) | (energy[None, :] > end[:, None])
+    out[outside] = np.nan
+    return out
 
 
 def make_dataset(
@@ -386,7 +464,11 @@ def make_dataset(
     spectra = np.concatenate([b[0] for b in blocks])
     targets = np.concatenate([b[1] for b in blocks])
     meta = np.concatenate([b[2] for b in blocks])
-    keep = np.all(np.isfinite(spectra), axis=1)
+    # NaN may pad the ends (crops); rows non-finite elsewhere (e.g. a mixture
+    # whose white-line integral vanished) are dropped.
+    from hyperspy_fe_ml.kernels.model_inputs import contiguous_finite
+
+    keep = contiguous_finite(spectra)
     return spectra[keep], targets[keep], meta[keep]
 
 

@@ -56,6 +56,11 @@ class FitSettings:
     input_scaling
         Standardisation of the input channels: ``"channel"`` (each by its own
         spread), ``"global"`` (one spread for all) or ``"sqrt"`` (between the two).
+    absolute_energy
+        Give the ensemble the measured L3 centroid (absolute energy) as an input
+        besides the aligned shape. Such a model may only read calibrated axes
+        (``predict_fe_state(energy_calibrated=True)``); the default model reads the
+        shape only (the model card compares both).
 
     The default size (48 components, hidden layers 96 and 48) was chosen from a
     comparison on the default split: (256, 128) with 64 components gave valence
@@ -77,6 +82,7 @@ class FitSettings:
     seed: int = 0
     output_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     input_scaling: str = "channel"
+    absolute_energy: bool = False
 
 
 def fit_fe_state_model(
@@ -95,7 +101,8 @@ def fit_fe_state_model(
     energy
         Energy grid of the spectra, eV, shape ``(channels,)``.
     train_spectra, calibration_spectra
-        Preprocessed spectra, shape ``(n, channels)``, finite.
+        Background-free spectra, shape ``(n, channels)``, any scale; NaN only at
+        the ends, where a cropped spectrum does not reach.
     train_targets, calibration_targets
         Shape ``(n, len(OUTPUTS))``, columns in the order of
         :data:`~hyperspy_fe_ml.model.OUTPUTS`.
@@ -148,9 +155,10 @@ def fit_fe_state_model(
     n_components = min(settings.n_components, *z_train.shape)
     pca = PCA(n_components=n_components, random_state=settings.seed)
     scores = pca.fit_transform(z_train)
-    inputs = np.concatenate(
-        [scores, ((centroid - centroid_mean) / centroid_scale)[:, None]], axis=1
-    )
+    inputs = scores
+    if settings.absolute_energy:
+        position = (centroid - centroid_mean) / centroid_scale
+        inputs = np.concatenate([scores, position[:, None]], axis=1)
     # PCA centres on its own mean; fold it into input_mean so that prediction is a
     # plain projection of the standardised spectrum.
     input_mean = input_mean + pca.mean_ * input_scale
@@ -203,6 +211,7 @@ def fit_fe_state_model(
         interval_scale=np.ones(len(OUTPUTS)),
         interval_floor=np.zeros(len(OUTPUTS)),
         ood_threshold=math.inf,
+        absolute_energy=settings.absolute_energy,
     )
     mean, spread, ood = ensemble_outputs(provisional, x_cal)
     usable = np.isfinite(ood) & np.all(np.isfinite(mean), axis=1)
@@ -288,9 +297,13 @@ def _checked(spectra: np.ndarray, energy: np.ndarray, name: str) -> np.ndarray:
             f"{name} must have shape (n, {energy.size}) to match the energy grid; "
             f"got {spectra.shape}."
         )
-    if not np.all(np.isfinite(spectra)):
+    from hyperspy_fe_ml.kernels.model_inputs import contiguous_finite
+
+    if not np.all(contiguous_finite(spectra)):
         raise ValueError(
-            f"{name} contains NaN or inf: drop those spectra before fitting."
+            f"{name} contains a row with NaN or inf between finite values (or "
+            "none finite): NaN may only pad the ends of a cropped spectrum. Drop "
+            "those spectra before fitting."
         )
     return spectra
 

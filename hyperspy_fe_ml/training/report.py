@@ -29,6 +29,7 @@ from hyperspy_fe_ml.training.train import (
     COMPARE_N_TRAIN,
     TrainingSettings,
     build_training_data,
+    compare_energy_inputs,
     compare_families,
 )
 
@@ -137,8 +138,21 @@ def evaluate_model(
         with_augmentation(settings.dataset, dose=(300.0, 40000.0)),
         show_progressbar=show_progressbar,
     )
+    # The same without crops: the whole 700-729.9 eV window, as before crops
+    # entered training (the figures earlier model cards reported).
+    whole = make_dataset(
+        settings.n_test,
+        model.energy,
+        test_ids,
+        settings.seed + 1,
+        with_augmentation(
+            replace(settings.dataset, crop_probability=0.0), dose=(300.0, 40000.0)
+        ),
+        show_progressbar=show_progressbar,
+    )
     metrics = {
         "SNR ≥ 10": score_test_set(model, *high_snr, coordination),
+        "SNR ≥ 10, uncropped": score_test_set(model, *whole, coordination),
         "full range (SNR 3–200)": score_test_set(model, *test, coordination),
     }
 
@@ -153,6 +167,23 @@ def evaluate_model(
 
         standards = find_standards_dir() or find_standards_dir(Path(__file__).parent)
     rows = evaluate_standards(model, standards) if standards else []
+    energy_inputs = []
+    if compare:
+        calibrated = make_dataset(
+            settings.n_test,
+            model.energy,
+            test_ids,
+            settings.seed + 2,
+            with_augmentation(
+                settings.dataset, dose=(300.0, 40000.0), offset=(-0.3, 0.3)
+            ),
+            show_progressbar=show_progressbar,
+        )
+        energy_inputs = compare_energy_inputs(
+            data,
+            {"SNR >= 10": high_snr, "calibrated": calibrated},
+            str(standards) if standards else None,
+        )
 
     text = model_card(
         model,
@@ -161,6 +192,7 @@ def evaluate_model(
         families,
         rows,
         conditions=conditions,
+        energy_inputs=energy_inputs,
         inference_us=inference_time_per_spectrum(model, test[0][:2000]),
         figure=os.path.relpath(figure_path, card.parent),
         command="fe-ml " + " ".join(sys.argv[1:]),

@@ -245,6 +245,86 @@ def compare_families(
     return rows
 
 
+def compare_energy_inputs(
+    data: TrainingData,
+    tests: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    standards: str | None = None,
+    *,
+    n_train: int | None = COMPARE_N_TRAIN,
+) -> list[dict[str, Any]]:
+    """Fit a shape-only and an absolute-energy model on the same spectra; score both.
+
+    Parameters
+    ----------
+    data
+        The training run's split (the first ``n_train`` training spectra are used).
+    tests
+        ``"SNR >= 10"`` and ``"calibrated"`` test sets (spectra, targets, meta):
+        the held-out parameter sets with the training's energy-axis errors, and
+        with the axis within ±0.3 eV.
+    standards
+        Folder of measured standards to score both on (``None``: not scored).
+    n_train
+        Training spectra of both fits.
+
+    Returns
+    -------
+    list of dict
+        Per model: ``model``, ``n_train``, ``valence_rmse``,
+        ``valence_rmse_calibrated``, ``td_accuracy`` (single-site Oh/Td calls),
+        ``standards_mae`` and ``standards_within`` (share within ±0.25; NaN
+        without standards).
+    """
+    from hyperspy_fe_ml.library.shipped import load_library
+    from hyperspy_fe_ml.training.evaluate import evaluate_standards, score_test_set
+
+    x_train, y_train, _ = data.train
+    if n_train is not None:
+        x_train, y_train = x_train[:n_train], y_train[:n_train]
+    coordination = load_library().table["coordination"]
+    rows = []
+    for label, absolute in (
+        ("shape only (shipped)", False),
+        ("shape + L3 centroid", True),
+    ):
+        model = fit_fe_state_model(
+            data.energy,
+            x_train,
+            y_train,
+            data.calibration[0],
+            data.calibration[1],
+            FitSettings(absolute_energy=absolute),
+        )
+        wide = score_test_set(model, *tests["SNR >= 10"], coordination)
+        calibrated = score_test_set(model, *tests["calibrated"], coordination)
+        mae = within = np.nan
+        if standards is not None:
+            scored = [
+                r
+                for r in evaluate_standards(
+                    model, standards, energy_calibrated=absolute
+                )
+                if "refused" not in r
+            ]
+            errors = np.array(
+                [abs(r["valence"] - r["nominal_valence"]) for r in scored]
+            )
+            if errors.size:
+                mae, within = float(errors.mean()), float(np.mean(errors <= 0.25))
+        rows.append(
+            {
+                "model": label,
+                "n_train": len(x_train),
+                "valence_rmse": wide.valence_rmse,
+                "valence_rmse_calibrated": calibrated.valence_rmse,
+                "td_accuracy": wide.td_accuracy_oh_td,
+                "standards_mae": mae,
+                "standards_within": within,
+            }
+        )
+    return rows
+
+
 def _stacked(prediction: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([prediction[name] for name in OUTPUTS], axis=1)
 
