@@ -32,6 +32,7 @@ from hyperspy_fe_ml.kernels.preprocess import (
 )
 from hyperspy_fe_ml.library.records import LabelledSpectrum
 from hyperspy_fe_ml.maps import FeStateMaps, navigation_map
+from hyperspy_fe_ml.signal_tools import check_data, compute_array, signal_energy
 from hyperspy_fe_ml.whiteline import (
     ANALYSIS_COLUMNS,
     CURVE_A,
@@ -78,15 +79,13 @@ def estimate_fe3_fraction_white_line(
     <hyperspy_fe_ml.signals.FeL23Signal.estimate_fe3_fraction_white_line>` runs
     this; its docstring has the details.
     """
-    from hyperspy_fe_ml.signals import _check_data, _energy
-
-    _check_data(signal)
+    check_data(signal)
     check_energy_axis(signal.axes_manager.signal_axes[0], REQUIRED_RANGE_EV)
     power_law, window, report = signal._background_plan(pre_edge, background_removed)
     stacked = map_spectra(
         white_line_analysis,
         signal.data,
-        _energy(signal),
+        signal_energy(signal),
         float(window[0]),
         float(window[1]),
         bool(power_law),
@@ -144,9 +143,7 @@ def fit_fe_references(
     <hyperspy_fe_ml.signals.FeL23Signal.fit_fe_references>` runs this; its
     docstring has the details.
     """
-    from hyperspy_fe_ml.signals import _check_data, _energy
-
-    _check_data(signal)
+    check_data(signal)
     energy = check_energy_axis(signal.axes_manager.signal_axes[0], REQUIRED_RANGE_EV)
     lo, hi = _fit_range(fit_range, energy)
     inside = np.flatnonzero((energy >= lo) & (energy <= hi))
@@ -165,7 +162,7 @@ def fit_fe_references(
     stacked = map_spectra(
         _mlls_block,
         signal.data,
-        _energy(signal),
+        signal_energy(signal),
         float(window[0]),
         float(window[1]),
         bool(power_law),
@@ -414,7 +411,5 @@ def _maybe_compute(
     lazy_output: bool | None,
 ) -> da.Array | np.ndarray:
     """Compute now unless the output should be lazy (lazy in, lazy out)."""
-    from hyperspy_fe_ml.signals import _compute_array
-
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
-    return stacked if lazy else _compute_array(stacked, show_progressbar)
+    return stacked if lazy else compute_array(stacked, show_progressbar)

@@ -39,6 +39,12 @@ from hyperspy_fe_ml.model import (
     FeStateModel,
     load_default_model,
 )
+from hyperspy_fe_ml.signal_tools import (
+    WHITE_LINE_WINDOW_EV,
+    check_data,
+    compute_array,
+    signal_energy,
+)
 
 #: The maps :func:`predict_fe_state` returns, in order, with the quantity and
 #: units each one holds.
@@ -96,9 +102,7 @@ def predict_fe_state(
     lazy_output: bool | None = None,
 ) -> FeStateMaps:
     """Per-pixel Fe state of an Fe L2,3 signal; see ``FeL23Signal.predict_fe_state``."""
-    from hyperspy_fe_ml.signals import WHITE_LINE_WINDOW_EV, _check_data
-
-    _check_data(signal)
+    check_data(signal)
     model = _resolve_model(model)
     energy = np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
     plan = _plan(signal, model, background_removed, pre_edge, saturation)
@@ -118,9 +122,7 @@ def predict_fe_state(
     )
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
     if not lazy:
-        from hyperspy_fe_ml.signals import _compute_array
-
-        stacked = _compute_array(stacked, show_progressbar)
+        stacked = compute_array(stacked, show_progressbar)
     provenance = {
         "method": "hyperspy_fe_ml.predict_fe_state",
         "package_version": __version__,
@@ -213,9 +215,7 @@ def _plan(
     saturation: float | None,
 ) -> PredictionPlan:
     """Check everything that can be checked before the heavy work."""
-    from hyperspy_fe_ml.signals import WHITE_LINE_WINDOW_EV, _energy
-
-    energy = _energy(signal)
+    energy = signal_energy(signal)
     lo, hi = WHITE_LINE_WINDOW_EV
     check_energy_axis(signal.axes_manager.signal_axes[0], (lo, hi))
     power_law, window, report = signal._background_plan(pre_edge, background_removed)

@@ -12,7 +12,7 @@ import numpy as np
 from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy.signal import BaseSignal
 
-from hyperspy_fe_ml.chunked import compute_into_numpy, map_spectra
+from hyperspy_fe_ml.chunked import map_spectra
 from hyperspy_fe_ml.energy_axis import (
     L3_CALIBRATION_TARGET_EV,
     L3_PEAK_REACH_EV,
@@ -33,12 +33,13 @@ from hyperspy_fe_ml.kernels.preprocess import (
     subtract_power_law_background,
     subtract_pre_edge_mean,
 )
-
-#: Canonical energy grid of the preprocessing, eV: the Fe L2,3 white lines with
-#: margin for ±3 eV offsets, at 0.1 eV (finer than EELS resolution).
-CANONICAL_ENERGY_EV = np.round(np.arange(700.0, 730.0, 0.1), 6)
-#: Window of the white-line integral used for normalisation, eV.
-WHITE_LINE_WINDOW_EV: tuple[float, float] = (704.0, 727.0)
+from hyperspy_fe_ml.signal_tools import (
+    CANONICAL_ENERGY_EV,
+    WHITE_LINE_WINDOW_EV,
+)
+from hyperspy_fe_ml.signal_tools import check_data as _check_data
+from hyperspy_fe_ml.signal_tools import compute_array as _compute_array
+from hyperspy_fe_ml.signal_tools import signal_energy as _energy
 
 #: Most spectra averaged for the checks of a lazy signal (a strided subset).
 _MAX_CHECK_SPECTRA = 256
@@ -185,8 +186,9 @@ class FeL23Signal(EELSSpectrum):
         Parameters
         ----------
         energy
-            Uniform output grid, eV; default :data:`CANONICAL_ENERGY_EV`
-            (700–729.9 eV, 0.1 eV).
+            Uniform output grid, eV; default
+            :data:`~hyperspy_fe_ml.signal_tools.CANONICAL_ENERGY_EV` (700–729.9 eV,
+            0.1 eV).
         show_progressbar
             Progress bar for eager signals; ``None`` uses HyperSpy's preference.
 
@@ -280,7 +282,8 @@ class FeL23Signal(EELSSpectrum):
         Parameters
         ----------
         energy
-            Uniform output grid, eV; default :data:`CANONICAL_ENERGY_EV`.
+            Uniform output grid, eV; default
+            :data:`~hyperspy_fe_ml.signal_tools.CANONICAL_ENERGY_EV`.
         background_removed, pre_edge
             As for :meth:`remove_fe_background`.
         normalise
@@ -806,37 +809,6 @@ class LazyFeL23Signal(FeL23Signal, LazyEELSSpectrum):
 # -- module helpers -----------------------------------------------------------------
 
 
-def _check_data(signal: BaseSignal) -> None:
-    """Reject data no Fe L2,3 analysis can use, before any work."""
-    n_signal = signal.axes_manager.signal_dimension
-    if n_signal != 1:
-        raise ValueError(
-            f"The signal has {n_signal} signal dimensions; an Fe L2,3 spectrum has "
-            "one, the energy axis. Make the energy axis the only signal axis, e.g. "
-            "`s = s.as_signal1D(spectral_axis)`, then `s.set_signal_type('FeL23')`."
-        )
-    dtype = np.dtype(signal.data.dtype)
-    if np.issubdtype(dtype, np.complexfloating):
-        raise TypeError(
-            f"The signal holds complex data ({dtype}); Fe L2,3 spectra are real "
-            "intensities. Take the real part or the modulus first, e.g. `s.real`."
-        )
-    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
-        raise TypeError(
-            f"The signal holds {dtype} data; Fe L2,3 spectra must be numbers. "
-            "Convert with `s.change_dtype('float32')`."
-        )
-    if 0 in signal.data.shape:
-        raise ValueError(
-            f"The signal is empty (data shape {signal.data.shape}); load or slice a "
-            "signal that holds spectra."
-        )
-
-
-def _energy(signal: BaseSignal) -> np.ndarray:
-    return np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
-
-
 def _normalisation_plan(
     method: str, window: tuple[float, float] | None, energy: np.ndarray
 ) -> tuple[int, list[float]]:
@@ -915,20 +887,6 @@ def _typical_spectrum(signal: BaseSignal) -> np.ndarray:
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels
         return np.nanmedian(sample, axis=0)
-
-
-def _compute_array(data, show_progressbar: bool | None) -> np.ndarray:
-    """Compute a Dask array, with HyperSpy's kind of progress bar when asked."""
-    if show_progressbar is None:
-        from hyperspy.defaults_parser import preferences
-
-        show_progressbar = preferences.General.show_progressbar
-    if show_progressbar:
-        from tqdm.dask import TqdmCallback
-
-        with TqdmCallback(desc="Fe L2,3"):
-            return compute_into_numpy(data)
-    return compute_into_numpy(data)
 
 
 def _report(report: FeL23AxisReport) -> dict:
