@@ -448,8 +448,11 @@ class FeL23Signal(EELSSpectrum):
         -------
         FeStateMaps
             ``fe3_fraction`` (clipped to the curve's range, 0–1), ``valence``
-            (2 + Fe3+ fraction) and ``white_line_ratio``; NaN where the L2
-            integral is not positive. Settings in ``metadata.FeL23.provenance``.
+            (2 + Fe3+ fraction), ``white_line_ratio`` and ``flags``: bits of
+            :data:`~hyperspy_fe_ml.classical.WHITE_LINE_FLAG_NAMES` marking ratios
+            below or above the universal curve (whose Fe3+ fraction was clipped to
+            0 or 1: a warning says how many) and pixels without a positive L2
+            integral (NaN). Settings in ``metadata.FeL23.provenance``.
 
         Examples
         --------
@@ -457,7 +460,7 @@ class FeL23Signal(EELSSpectrum):
         >>> s, truth = synthetic_spectrum_image((2, 5), edge_counts=1e5)
         >>> maps = s.estimate_fe3_fraction_white_line()
         >>> sorted(maps)
-        ['fe3_fraction', 'valence', 'white_line_ratio']
+        ['fe3_fraction', 'flags', 'valence', 'white_line_ratio']
         >>> maps["fe3_fraction"].data.shape
         (2, 5)
         """
@@ -478,6 +481,7 @@ class FeL23Signal(EELSSpectrum):
         valences: dict[str, float] | None = None,
         fit_range: tuple[float, float] | None = None,
         linear_background: bool = True,
+        nonnegative: bool = True,
         background_removed: bool | None = None,
         pre_edge: tuple[float, float] | None = None,
         show_progressbar: bool | None = None,
@@ -511,6 +515,12 @@ class FeL23Signal(EELSSpectrum):
             background subtraction left (a power law fitted below the edge also
             takes in the white lines' tails); without them the fractions can be
             biased by a few per cent.
+        nonnegative
+            Hold the reference weights at or above zero (a negative amount of a
+            standard is not physical, and would give fractions outside 0–1 and an
+            Fe3+ fraction outside 0–1). Pixels whose unbounded fit had a negative
+            weight are refitted with bounds and flagged; ``False`` gives
+            HyperSpy's unbounded fit.
         background_removed, pre_edge
             As for :meth:`remove_fe_background`.
         show_progressbar
@@ -523,7 +533,10 @@ class FeL23Signal(EELSSpectrum):
         FeStateMaps
             ``fraction_<name>`` (weights normalised to sum 1), ``weight_<name>``
             (raw weights), ``valence`` and ``fe3_fraction`` when the valences are
-            known, and ``residual`` (RMS residual / RMS data).
+            known, ``residual`` (RMS residual / RMS data) and ``flags``: bits of
+            :data:`~hyperspy_fe_ml.classical.REFERENCE_FLAG_NAMES` marking pixels
+            fitted with a weight held at zero (a warning says how many) and
+            pixels without a fit (NaN).
 
         Raises
         ------
@@ -552,6 +565,7 @@ class FeL23Signal(EELSSpectrum):
             valences=valences,
             fit_range=fit_range,
             linear_background=linear_background,
+            nonnegative=nonnegative,
             background_removed=background_removed,
             pre_edge=pre_edge,
             show_progressbar=show_progressbar,
