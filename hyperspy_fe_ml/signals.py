@@ -554,8 +554,8 @@ class FeL23Signal(EELSSpectrum):
         ...         "Fe3": (e, reference_spectrum(3, "Oh", e))}
         >>> s, _ = synthetic_spectrum_image((2, 3))
         >>> maps = s.fit_fe_references(refs, valences={"Fe2": 2, "Fe3": 3})
-        >>> sorted(maps)[:3]
-        ['fe3_fraction', 'fraction_Fe2', 'fraction_Fe3']
+        >>> sorted(maps)[:4]
+        ['fe3_fraction', 'flags', 'fraction_Fe2', 'fraction_Fe3']
         """
         from hyperspy_fe_ml.classical import fit_fe_references
 
