@@ -8,6 +8,7 @@ rechunked to a single chunk if it was), each block is flattened to
 go through the same blocks, so they give identical numbers.
 """
 
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -207,6 +208,76 @@ def compute_into_numpy(result: da.Array) -> np.ndarray:
         return out
     # A distributed cluster cannot write into this process's memory.
     return result.compute()
+
+
+#: Seconds a first call may take before :func:`compile_once` says it is compiling
+#: (loading compiled kernels from numba's cache takes less).
+COMPILE_NOTICE_AFTER_S = 0.5
+
+_compiled: set = set()
+_compile_lock = threading.Lock()
+
+
+def compile_once(key, warm_up: Callable[[], object], *, notice: bool = True) -> bool:
+    """Run ``warm_up`` once per process and ``key``, saying so if it compiles.
+
+    A tiny call of the kernels (one pixel) before the heavy work makes numba
+    compile them — or load them from its cache — there, not inside the first
+    Dask task, where a progress bar would wait on it and extrapolate minutes.
+    When the call is still running after :data:`COMPILE_NOTICE_AFTER_S` (numba
+    is compiling, not loading from its cache: the first run after an install or
+    an upgrade), one line on stderr says why the wait.
+
+    Parameters
+    ----------
+    key
+        What was compiled (hashable), e.g. the input dtype: a new key compiles
+        new specialisations.
+    warm_up
+        A call of the kernels on a tiny input.
+    notice
+        Print the line (e.g. when progress bars are on); ``False`` stays silent.
+
+    Returns
+    -------
+    bool
+        Whether ``warm_up`` ran (``False``: already done in this process).
+
+    Examples
+    --------
+    >>> calls = []
+    >>> compile_once("example", lambda: calls.append(1), notice=False)
+    True
+    >>> compile_once("example", lambda: calls.append(1), notice=False)
+    False
+    >>> calls
+    [1]
+    """
+    if key in _compiled:
+        return False
+    with _compile_lock:
+        if key in _compiled:
+            return False
+        timer = None
+        if notice:
+            timer = threading.Timer(
+                COMPILE_NOTICE_AFTER_S,
+                lambda: print(
+                    "Compiling the numba kernels (first run after an install; once, "
+                    "then cached on disk) ...",
+                    file=sys.stderr,
+                    flush=True,
+                ),
+            )
+            timer.daemon = True
+            timer.start()
+        try:
+            warm_up()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        _compiled.add(key)
+    return True
 
 
 _blas_lock = threading.Lock()

@@ -98,10 +98,15 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         show_progressbar=not args.quiet,
     )
+    compiled = (
+        f"; {r.setup_seconds:.1f} s before that to check the data and compile the "
+        "numba kernels, once after an install"
+        if r.setup_seconds > 1.0
+        else ""
+    )
     print(
         f"predicted {r.n_spectra} spectra in {r.seconds:.2f} s "
-        f"({r.n_spectra / r.seconds:,.0f} spectra/s; the first run after an "
-        "install also compiles the numba kernels, which are cached for the next)"
+        f"({r.n_spectra / r.seconds:,.0f} spectra/s{compiled})"
     )
     print("error against the truth over the iron pixels:")
     print(f"  valence RMSE {r.valence_rmse:.3f}")

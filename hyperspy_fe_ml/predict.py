@@ -23,7 +23,11 @@ from dask.base import tokenize
 from hyperspy.signal import BaseSignal
 
 from hyperspy_fe_ml import __version__
-from hyperspy_fe_ml.chunked import as_spectrum_blocks, single_threaded_blas
+from hyperspy_fe_ml.chunked import (
+    as_spectrum_blocks,
+    compile_once,
+    single_threaded_blas,
+)
 from hyperspy_fe_ml.energy_axis import check_energy_axis
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_NAMES,
@@ -43,6 +47,7 @@ from hyperspy_fe_ml.signal_tools import (
     WHITE_LINE_WINDOW_EV,
     check_data,
     compute_array,
+    progressbar_wanted,
     signal_energy,
 )
 
@@ -109,6 +114,12 @@ def predict_fe_state(
     blocks = as_spectrum_blocks(signal.data)
     n_maps = len(_FLOAT_MAPS)
     func = partial(_predict_block, energy=energy, model=model, plan=plan)
+    # numba compiles on a first call: on one pixel here, not under the progress bar.
+    compile_once(
+        ("predict", blocks.dtype.str),
+        partial(func, np.zeros((1, blocks.shape[-1]), dtype=blocks.dtype)),
+        notice=progressbar_wanted(show_progressbar),
+    )
     # An explicit name: Dask would otherwise hash the model's arrays every call.
     name = "fe-state-" + tokenize(
         blocks.name, _model_key(model), plan, energy.tobytes()

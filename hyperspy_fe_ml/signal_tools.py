@@ -17,6 +17,7 @@ __all__ = [
     "WHITE_LINE_WINDOW_EV",
     "check_data",
     "compute_array",
+    "progressbar_wanted",
     "signal_energy",
 ]
 
@@ -90,6 +91,21 @@ def signal_energy(signal: BaseSignal) -> np.ndarray:
     return np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
 
 
+def progressbar_wanted(show_progressbar: bool | None) -> bool:
+    """``show_progressbar``, with ``None`` read from HyperSpy's preferences.
+
+    Examples
+    --------
+    >>> progressbar_wanted(False)
+    False
+    """
+    if show_progressbar is None:
+        from hyperspy.defaults_parser import preferences
+
+        return bool(preferences.General.show_progressbar)
+    return bool(show_progressbar)
+
+
 def compute_array(data, show_progressbar: bool | None) -> np.ndarray:
     """Compute a Dask array, with HyperSpy's kind of progress bar when asked.
 
@@ -110,11 +126,7 @@ def compute_array(data, show_progressbar: bool | None) -> np.ndarray:
     >>> compute_array(da.ones((2, 3), chunks=1), show_progressbar=False).sum()
     np.float64(6.0)
     """
-    if show_progressbar is None:
-        from hyperspy.defaults_parser import preferences
-
-        show_progressbar = preferences.General.show_progressbar
-    if show_progressbar:
+    if progressbar_wanted(show_progressbar):
         from tqdm.dask import TqdmCallback
 
         with TqdmCallback(desc="Fe L2,3"):
