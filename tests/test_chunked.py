@@ -88,3 +88,36 @@ def test_blocks_run_on_the_distributed_scheduler_too():
             map_spectra(subtract_power_law_background, data, ENERGY, 690.0, 704.0)
         ).result()
     np.testing.assert_array_equal(result, expected)
+
+
+def test_blas_limit_is_set_once_per_computation_not_per_block(monkeypatch):
+    from hyperspy_fe_ml import chunked
+    from hyperspy_fe_ml.maps import _compute_together
+    from hyperspy_fe_ml.signal_tools import compute_array
+
+    calls = []
+
+    class Limit:
+        def restore_original_limits(self):
+            calls.append("restore")
+
+    class Controller:
+        def limit(self, limits, user_api):
+            calls.append(("limit", limits, user_api))
+            return Limit()
+
+    monkeypatch.setattr(chunked, "_threadpool_controller", lambda: Controller())
+
+    def block_with_blas(block):
+        with chunked.single_threaded_blas():
+            return block * 2.0
+
+    data = da.ones((64, 10), chunks=(4, 10))  # 16 blocks
+    result = data.map_blocks(block_with_blas, meta=np.empty((0, 0)))
+    assert calls == []
+    np.testing.assert_array_equal(compute_array(result, False), 2.0)
+    assert calls == [("limit", 1, "blas"), "restore"]
+    calls.clear()
+    (computed,) = _compute_together([result], show_progressbar=False)
+    np.testing.assert_array_equal(computed, 2.0)
+    assert calls == [("limit", 1, "blas"), "restore"]
