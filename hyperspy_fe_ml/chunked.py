@@ -62,6 +62,10 @@ def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
     return _readable(_views_as_blocks(data, (*chunks, n_channels)))
 
 
+#: Name prefix of the Dask layer :func:`_views_as_blocks` makes.
+_VIEWS_PREFIX = "fe-spectra-"
+
+
 def _views_as_blocks(data: np.ndarray, chunks: tuple) -> da.Array:
     """A Dask array whose blocks are views of ``data``: no copy, no hash.
 
@@ -71,7 +75,7 @@ def _views_as_blocks(data: np.ndarray, chunks: tuple) -> da.Array:
     safe; the graph gets a unique name and lives only as long as the call.
     """
     chunks = normalize_chunks(chunks, data.shape, dtype=data.dtype)
-    name = "fe-spectra-" + uuid.uuid4().hex
+    name = _VIEWS_PREFIX + uuid.uuid4().hex
     numblocks = tuple(len(c) for c in chunks)
     graph = {
         (name, *index): data[view]
@@ -209,7 +213,7 @@ def compute_into_numpy(result: da.Array) -> np.ndarray:
         # the limit makes OpenBLAS stop and restart its threads between blocks,
         # which costs more than the blocks on a busy machine (10x measured).
         with single_threaded_blas():
-            da.store(result, out, lock=False)
+            da.store(result, out, lock=False, optimize_graph=_worth_optimizing(result))
         return out
     # A distributed cluster cannot write into this process's memory.
     return result.compute()
@@ -283,6 +287,18 @@ def compile_once(key, warm_up: Callable[[], object], *, notice: bool = True) -> 
                 timer.cancel()
         _compiled.add(key)
     return True
+
+
+def _worth_optimizing(result: da.Array) -> bool:
+    """Whether Dask's graph optimisation can help computing ``result``.
+
+    Not for one kernel mapped over views of a NumPy array (the eager path): its
+    tasks are already one per block, and the optimisation (culling, fusing,
+    ordering twice) costs a few milliseconds per call, as much as a block. Graphs
+    that read files or chain operations are optimised as usual.
+    """
+    layers = list(result.__dask_graph__().layers)
+    return not (len(layers) <= 2 and any(n.startswith(_VIEWS_PREFIX) for n in layers))
 
 
 _blas_lock = threading.Lock()

@@ -121,3 +121,18 @@ def test_blas_limit_is_set_once_per_computation_not_per_block(monkeypatch):
     (computed,) = _compute_together([result], show_progressbar=False)
     np.testing.assert_array_equal(computed, 2.0)
     assert calls == [("limit", 1, "blas"), "restore"]
+
+
+def test_graph_optimisation_only_where_it_can_help():
+    from hyperspy_fe_ml.chunked import _worth_optimizing, compute_into_numpy
+
+    def double(b):
+        return b * 2.0
+
+    data = _data((8, 8)).astype(np.float32)
+    eager = as_spectrum_blocks(data).map_blocks(double)
+    lazy = da.from_array(data, chunks=(4, 4, -1)).map_blocks(double)
+    assert not _worth_optimizing(eager)  # one kernel over views: nothing to fuse
+    assert _worth_optimizing(lazy)
+    np.testing.assert_array_equal(compute_into_numpy(eager), 2.0 * data)
+    np.testing.assert_array_equal(compute_into_numpy(lazy), 2.0 * data)
