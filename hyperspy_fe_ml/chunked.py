@@ -19,10 +19,12 @@ import dask.array as da
 import numpy as np
 from dask.array.core import normalize_chunks, slices_from_chunks
 
-#: Target size of one block, bytes of float64 input. Small enough that a block's
-#: kernel outputs stay in cache-friendly memory, large enough that Dask's per-task
-#: overhead is negligible next to the numba work.
-BLOCK_BYTES = 8 * 2**20
+#: Target size of one block, bytes of float64 input (2048 spectra of 1024
+#: channels). Small enough that a block's kernel outputs stay in cache-friendly
+#: memory, large enough that the per-block costs (Dask's task, the model's NumPy
+#: calls, which hold the GIL) are small next to the numba work: 16 MiB blocks
+#: predict 128x128x1024 about 10 % faster than 8 MiB blocks on 2 cores.
+BLOCK_BYTES = 16 * 2**20
 
 
 def as_spectrum_blocks(data: np.ndarray | da.Array) -> da.Array:
