@@ -103,8 +103,9 @@ ax.legend()
 # answer barely moves with the axis. The white-line ratio (van Aken & Liebscher 2002)
 # integrates fixed windows in eV (708.5–710.5 and 719.7–721.7 eV) and reads the
 # ratio on a universal curve: its answer moves with the axis, and an axis off by
-# more than an eV can push it to either end of the curve (clipped to 0 or 1), right
-# or wrong. Use it on calibrated axes only. The truth here is Fe3+/ΣFe = 1.
+# more than an eV can push it to either end of the curve (clipped to 0 or 1, marked in
+# its ``flags`` map, with a warning), right or wrong. Use it on calibrated axes only.
+# The truth here is Fe3+/ΣFe = 1.
 for signal, label in ((s, "as loaded"), (calibrated, "calibrated")):
     ml = signal.predict_fe_state(show_progressbar=False)
     wl = signal.estimate_fe3_fraction_white_line(show_progressbar=False)

@@ -17,6 +17,7 @@ the :class:`~hyperspy_fe_ml.components.FeL23Edge` component in a HyperSpy model.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import dask.array as da
@@ -32,6 +33,7 @@ from hyperspy_fe_ml.kernels.preprocess import (
 )
 from hyperspy_fe_ml.library.records import LabelledSpectrum
 from hyperspy_fe_ml.maps import FeStateMaps, navigation_map
+from hyperspy_fe_ml.signal_tools import check_data, compute_array, signal_energy
 from hyperspy_fe_ml.whiteline import (
     ANALYSIS_COLUMNS,
     CURVE_A,
@@ -54,6 +56,42 @@ __all__ = [
 
 #: What :func:`fit_fe_references` accepts as one reference spectrum.
 ReferenceInput = BaseSignal | LabelledSpectrum | tuple[np.ndarray, np.ndarray]
+
+#: Flag bits of the white-line ``flags`` map, and what they mean.
+WHITE_LINE_BELOW_CURVE = 1
+WHITE_LINE_ABOVE_CURVE = 2
+WHITE_LINE_NO_L2 = 4
+WHITE_LINE_FLAG_NAMES: dict[int, str] = {
+    WHITE_LINE_BELOW_CURVE: (
+        "L3/L2 ratio below the universal curve (Fe3+/ΣFe would be < 0), clipped to 0"
+    ),
+    WHITE_LINE_ABOVE_CURVE: (
+        "L3/L2 ratio above the universal curve (Fe3+/ΣFe would be > 1), clipped to 1"
+    ),
+    WHITE_LINE_NO_L2: "no positive L2 integral (no edge, NaN or empty): NaN",
+}
+#: How far past 0 or 1, in Fe3+/ΣFe, a white-line ratio must read to be flagged
+#: (the end points themselves are ordinary results).
+CURVE_TOLERANCE = 0.01
+#: Flag bits of the reference-fit ``flags`` map, and what they mean.
+REFERENCE_AT_BOUND = 1
+REFERENCE_NO_FIT = 2
+REFERENCE_MISFIT = 4
+REFERENCE_FLAG_NAMES: dict[int, str] = {
+    REFERENCE_AT_BOUND: (
+        "a reference weight held at 0 (the unbounded fit made it negative)"
+    ),
+    REFERENCE_NO_FIT: "no finite spectrum or no positive reference weight: NaN",
+    REFERENCE_MISFIT: (
+        "the unbounded fit needs a reference at a large negative share (below "
+        "−25 %, an Fe3+ fraction or valence out of range): the references do not "
+        "describe this spectrum"
+    ),
+}
+#: Negative share of a reference, in the unbounded fit, past which the references
+#: do not describe a spectrum (smaller negative weights are noise around an absent
+#: reference, or the trade-off between similar references).
+MISFIT_NEGATIVE_SHARE = 0.25
 
 #: Default energy range of the reference fit, eV: the white lines.
 REFERENCE_FIT_RANGE_EV: tuple[float, float] = REQUIRED_RANGE_EV
@@ -78,15 +116,13 @@ def estimate_fe3_fraction_white_line(
     <hyperspy_fe_ml.signals.FeL23Signal.estimate_fe3_fraction_white_line>` runs
     this; its docstring has the details.
     """
-    from hyperspy_fe_ml.signals import _check_data, _energy
-
-    _check_data(signal)
+    check_data(signal)
     check_energy_axis(signal.axes_manager.signal_axes[0], REQUIRED_RANGE_EV)
     power_law, window, report = signal._background_plan(pre_edge, background_removed)
     stacked = map_spectra(
         white_line_analysis,
         signal.data,
-        _energy(signal),
+        signal_energy(signal),
         float(window[0]),
         float(window[1]),
         bool(power_law),
@@ -95,13 +131,23 @@ def estimate_fe3_fraction_white_line(
     stacked = _maybe_compute(signal, stacked, show_progressbar, lazy_output)
     ratio = stacked[..., ANALYSIS_COLUMNS.index("white_line_ratio")]
     fe3 = stacked[..., ANALYSIS_COLUMNS.index("fe3_fraction")]
+    flags = white_line_flags(ratio)
     maps = {
         "fe3_fraction": navigation_map(signal, fe3, "fe3_fraction", "Fe3+/ΣFe"),
         "valence": navigation_map(signal, 2.0 + fe3, "valence", "Fe valence"),
         "white_line_ratio": navigation_map(
             signal, ratio, "white_line_ratio", "Modified L3/L2 white-line ratio"
         ),
+        "flags": navigation_map(signal, flags, "flags", "Quality flags (bits)"),
     }
+    _warn_flagged(
+        "estimate_fe3_fraction_white_line",
+        flags,
+        WHITE_LINE_FLAG_NAMES,
+        WHITE_LINE_BELOW_CURVE | WHITE_LINE_ABOVE_CURVE,
+        "The windows are fixed in eV: calibrate the energy axis on a standard "
+        "(`s.calibrate_fe_l3(l3_energy=...)`) and check the background removal.",
+    )
     provenance = {
         "method": "hyperspy_fe_ml.estimate_fe3_fraction_white_line",
         "reference": "van Aken & Liebscher, Phys. Chem. Minerals 29 (2002) 188",
@@ -119,6 +165,7 @@ def estimate_fe3_fraction_white_line(
         },
         "windows_eV": {"L3": list(WINDOW_L3_EV), "L2": list(WINDOW_L2_EV)},
         "universal_curve": {"a": CURVE_A, "b": CURVE_B, "c": CURVE_C},
+        "flags": {str(bit): name for bit, name in WHITE_LINE_FLAG_NAMES.items()},
     }
     return FeStateMaps(maps, provenance)
 
@@ -133,6 +180,7 @@ def fit_fe_references(
     valences: Mapping[str, float] | None = None,
     fit_range: tuple[float, float] | None = None,
     linear_background: bool = True,
+    nonnegative: bool = True,
     background_removed: bool | None = None,
     pre_edge: tuple[float, float] | None = None,
     show_progressbar: bool | None = None,
@@ -144,9 +192,7 @@ def fit_fe_references(
     <hyperspy_fe_ml.signals.FeL23Signal.fit_fe_references>` runs this; its
     docstring has the details.
     """
-    from hyperspy_fe_ml.signals import _check_data, _energy
-
-    _check_data(signal)
+    check_data(signal)
     energy = check_energy_axis(signal.axes_manager.signal_axes[0], REQUIRED_RANGE_EV)
     lo, hi = _fit_range(fit_range, energy)
     inside = np.flatnonzero((energy >= lo) & (energy <= hi))
@@ -165,20 +211,24 @@ def fit_fe_references(
     stacked = map_spectra(
         _mlls_block,
         signal.data,
-        _energy(signal),
+        signal_energy(signal),
         float(window[0]),
         float(window[1]),
         bool(power_law),
         int(inside[0]),
         int(inside[-1]) + 1,
         patterns,
-        out_channels=len(patterns) + 1,
+        n_refs,
+        bool(nonnegative),
+        out_channels=len(patterns) + 2,
     )
     stacked = _maybe_compute(signal, stacked, show_progressbar, lazy_output)
     weights = [stacked[..., k] for k in range(n_refs)]
     total = sum(weights[1:], weights[0])
     with np.errstate(divide="ignore", invalid="ignore"):
-        fractions = [w / total for w in weights]
+        # Fractions of nothing (no positive total weight) are not defined.
+        fractions = [w / np.where(total > 0, total, np.nan) for w in weights]
+    flags = stacked[..., len(patterns) + 1].astype(np.uint8)
     maps: dict[str, BaseSignal] = {}
     for name, fraction in zip(names, fractions, strict=True):
         maps[f"fraction_{name}"] = navigation_map(
@@ -193,6 +243,8 @@ def fit_fe_references(
             (f * valences[n] for n, f in zip(names, fractions, strict=True)),
             0.0 * fractions[0],
         )
+        if nonnegative:  # fractions sum to 1: only rounding can leave 2–3
+            valence = np.clip(valence, 2.0, 3.0)
         maps["valence"] = navigation_map(signal, valence, "valence", "Fe valence")
         maps["fe3_fraction"] = navigation_map(
             signal, valence - 2.0, "fe3_fraction", "Fe3+/ΣFe"
@@ -203,14 +255,33 @@ def fit_fe_references(
         "residual",
         "Relative RMS residual of the reference fit",
     )
+    maps["flags"] = navigation_map(signal, flags, "flags", "Quality flags (bits)")
+    _warn_flagged(
+        "fit_fe_references",
+        flags,
+        REFERENCE_FLAG_NAMES,
+        REFERENCE_MISFIT,
+        "These pixels were fitted with the weights held at or above 0. Check the "
+        "energy calibration (`s.calibrate_fe_l3(l3_energy=...)`), the background "
+        "removal and that the references match the data's resolution; see the "
+        "residual map.",
+    )
     provenance = {
         "method": "hyperspy_fe_ml.fit_fe_references",
-        "optimizer": "HyperSpy linear fitting: ScalableFixedPattern, lstsq",
+        "optimizer": (
+            "HyperSpy linear fitting: ScalableFixedPattern, lstsq; pixels with a "
+            "negative reference weight refitted with scipy.optimize.lsq_linear "
+            "(bounded-variable least squares, reference weights >= 0)"
+            if nonnegative
+            else "HyperSpy linear fitting: ScalableFixedPattern, lstsq"
+        ),
         "package_version": __version__,
         "references": list(names),
         "valences": None if valences is None else dict(valences),
         "fit_range_eV": [float(fit_energy[0]), float(fit_energy[-1])],
         "linear_background": bool(linear_background),
+        "nonnegative": bool(nonnegative),
+        "flags": {str(bit): name for bit, name in REFERENCE_FLAG_NAMES.items()},
         "background": {
             "pre_edge_eV": [float(window[0]), float(window[1])],
             "power_law": bool(power_law),
@@ -368,19 +439,30 @@ def _mlls_block(
     first: int,
     stop: int,
     patterns: np.ndarray,
+    n_refs: int,
+    nonnegative: bool,
 ) -> np.ndarray:
     """Background, then HyperSpy's linear fit of ``patterns`` to one block.
 
-    Returns shape ``(pixels, n_patterns + 1)``: the weights, then the RMS
-    residual relative to the RMS of the data over the fit range.
+    With ``nonnegative``, the weights of the ``n_refs`` references (the first
+    patterns; the others are the offset and slope) are bounded at zero: pixels whose
+    unbounded fit (HyperSpy's, vectorised) gives one of them below zero are
+    refitted with bounds (``scipy.optimize.lsq_linear``); where the unbounded
+    solution is inside the bounds, it is the bounded one too.
+
+    Returns shape ``(pixels, n_patterns + 2)``: the weights, the RMS residual
+    relative to the RMS of the data over the fit range, and the flag bits
+    (:data:`REFERENCE_FLAG_NAMES`).
     """
     import hyperspy.api as hs
 
     subtract = subtract_power_law_background if power_law else subtract_pre_edge_mean
     clean = subtract(energy, spectra, pre_edge_start, pre_edge_end)[:, first:stop]
     fit_energy = energy[first:stop]
-    out = np.full((clean.shape[0], patterns.shape[0] + 1), np.nan)
+    n_patterns = patterns.shape[0]
+    out = np.full((clean.shape[0], n_patterns + 2), np.nan)
     good = np.all(np.isfinite(clean), axis=1)
+    out[:, -1] = np.where(good, 0, REFERENCE_NO_FIT)
     if not np.any(good):
         return out
     axis = {"axis": fit_energy, "units": "eV", "name": "Energy"}
@@ -396,15 +478,115 @@ def _mlls_block(
     with single_threaded_blas():  # Dask runs one block per core already
         model.multifit(optimizer="lstsq", show_progressbar=False)
     weights = np.stack([c.yscale.map["values"] for c in components], axis=-1)
+    flags = np.zeros(len(weights), dtype=np.int64)
+    if nonnegative:
+        refs = weights[:, :n_refs]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = refs / np.abs(refs).sum(axis=1, keepdims=True)
+        # Weights a little below zero are noise around a reference that is not
+        # there; a large negative share is a fit the references cannot make.
+        flags[np.min(share, axis=1) < -MISFIT_NEGATIVE_SHARE] |= REFERENCE_MISFIT
+        negative = np.any(refs < 0.0, axis=1)
+        if np.any(negative):
+            weights[negative] = _bounded_weights(
+                patterns, clean[good][negative], n_refs
+            )
+            flags[negative] |= REFERENCE_AT_BOUND
     residual = clean[good] - weights @ patterns
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.sqrt(np.mean(residual**2, axis=1) / np.mean(clean[good] ** 2, 1))
-    out[good, :-1] = weights
-    out[good, -1] = relative
+    flags[~(weights[:, :n_refs].sum(axis=1) > 0)] |= REFERENCE_NO_FIT
+    out[good, :n_patterns] = weights
+    out[good, n_patterns] = relative
+    out[good, -1] = flags
     return out
 
 
+def _bounded_weights(
+    patterns: np.ndarray, spectra: np.ndarray, n_nonnegative: int
+) -> np.ndarray:
+    """Least-squares weights with the first ``n_nonnegative`` held at or above 0.
+
+    One small bounded problem per spectrum (``scipy.optimize.lsq_linear``, exact
+    for these sizes); the other weights (offset and slope) are free.
+    """
+    from scipy.optimize import lsq_linear
+
+    lower = np.full(patterns.shape[0], -np.inf)
+    lower[:n_nonnegative] = 0.0
+    bounds = (lower, np.full(patterns.shape[0], np.inf))
+    design = patterns.T
+    scale = np.abs(design).max(axis=0)
+    scale[scale == 0] = 1.0
+    return np.stack(
+        [
+            lsq_linear(design / scale, row, bounds=bounds, method="bvls").x / scale
+            for row in spectra
+        ]
+    )
+
+
 # -- shared -------------------------------------------------------------------------
+
+
+def white_line_flags(ratio):
+    """Flag bits of white-line ratios (NumPy or Dask): off the curve, or no L2.
+
+    Parameters
+    ----------
+    ratio
+        Modified L3/L2 ratios.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        ``uint8`` bits of :data:`WHITE_LINE_FLAG_NAMES`, the shape of ``ratio``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> white_line_flags(np.array([1.0, 1.73, 5.0, 9.64, 15.6, np.nan])).tolist()
+    [1, 0, 0, 0, 2, 4]
+    """
+    low = _curve_ratio(-CURVE_TOLERANCE)  # the curve just below Fe3+/ΣFe = 0
+    high = _curve_ratio(1.0 + CURVE_TOLERANCE)  # and just above 1
+    with np.errstate(invalid="ignore"):
+        flags = (
+            (ratio < low) * WHITE_LINE_BELOW_CURVE
+            + (ratio > high) * WHITE_LINE_ABOVE_CURVE
+            + ~(ratio == ratio) * WHITE_LINE_NO_L2  # NaN
+        )
+    return flags.astype(np.uint8)
+
+
+def _curve_ratio(fe3: float) -> float:
+    """The universal curve: modified L3/L2 ratio at Fe3+/ΣFe = ``fe3``."""
+    return 1.0 / (CURVE_A * fe3**2 + CURVE_B * fe3 + CURVE_C) - 1.0
+
+
+def _warn_flagged(
+    method: str, flags, names: Mapping[int, str], bits: int, advice: str
+) -> None:
+    """Warn, with counts per reason, when computed results carry one of ``bits``.
+
+    Values clipped or held at a bound are numbers that look like results, so they
+    are said out loud; NaN pixels speak for themselves (and are in the flags map).
+    """
+    if isinstance(flags, da.Array):
+        return  # lazy: counted when computed, in the flags map
+    flags = np.asarray(flags).ravel()
+    reasons = [
+        f"{int(np.count_nonzero(flags & bit))} of {flags.size} pixel(s): {name}"
+        for bit, name in names.items()
+        if bit & bits and np.any(flags & bit)
+    ]
+    if reasons:
+        warnings.warn(
+            f"{method}: " + "; ".join(reasons) + f". {advice} The pixels are "
+            "marked in the 'flags' map.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _maybe_compute(
@@ -414,7 +596,5 @@ def _maybe_compute(
     lazy_output: bool | None,
 ) -> da.Array | np.ndarray:
     """Compute now unless the output should be lazy (lazy in, lazy out)."""
-    from hyperspy_fe_ml.signals import _compute_array
-
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
-    return stacked if lazy else _compute_array(stacked, show_progressbar)
+    return stacked if lazy else compute_array(stacked, show_progressbar)

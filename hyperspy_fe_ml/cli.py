@@ -3,14 +3,83 @@
 ``fe-ml demo`` runs the package's main job on built-in synthetic data and prints how
 close it came to the known truth. Each sub-command lives in its own function; other
 modules add theirs with an ``add_*_command(subparsers)`` function.
+
+A user error — a file that cannot be read, an energy axis the model cannot use —
+ends the command with one line on stderr that names the problem and the option
+that fixes it, and exit status 2 (no traceback). Warnings of this package are
+printed as one line each; deprecation warnings of the libraries below (HyperSpy,
+exspy) are not shown on the command line.
 """
 
 import argparse
+import re
 import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from hyperspy_fe_ml import __version__
+
+#: Exit status of a user error (as argparse uses for a bad option).
+EXIT_USER_ERROR = 2
+#: Exit status when the command ran but no pixel could be read.
+EXIT_NO_RESULT = 1
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+#: Warning classes of libraries' changes to come, not shown on the command line.
+_DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+#: What the command line offers where a message names a Python-level fix:
+#: (pattern in the message, the options that do it).
+_COMMAND_LINE_FIXES: tuple[tuple[str, str], ...] = (
+    (
+        r"calibrate_fe_l3|axis is only offset|axis is probably offset",
+        "--calibrate-l3 auto (L3 maximum to 708.65 eV) or --calibrate-l3 ENERGY "
+        "(a known L3 energy, eV)",
+    ),
+    (r"background_removed", "--background-removed yes|no"),
+)
+
+
+class CommandLineError(Exception):
+    """A user error: printed as one line, exit status :data:`EXIT_USER_ERROR`."""
+
+
+def one_line(message: str) -> str:
+    r"""``message`` with the command-line options that fix it, on one line.
+
+    Examples
+    --------
+    >>> text = one_line("A background:\n  pass `background_removed=True`.")
+    >>> print(text.replace(" On the command line: ", "\n"))
+    A background: pass `background_removed=True`.
+    --background-removed yes|no.
+    """
+    text = " ".join(str(message).split())
+    fixes = [fix for pattern, fix in _COMMAND_LINE_FIXES if re.search(pattern, text)]
+    if fixes:
+        text += " On the command line: " + "; ".join(fixes) + "."
+    return text
+
+
+@contextmanager
+def _command_line_warnings():
+    """Warnings as one line on stderr; library deprecations not at all."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        ours = str(Path(filename).resolve()).startswith(_PACKAGE_DIR)
+        deprecation = issubclass(category, _DEPRECATIONS) or (
+            "Deprecation" in category.__name__  # HyperSpy's VisibleDeprecationWarning
+        )
+        if deprecation and not ours:
+            return  # e.g. exspy importing HyperSpy classes from their old places
+        print(f"fe-ml: warning: {one_line(str(message))}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -29,10 +98,15 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         show_progressbar=not args.quiet,
     )
+    compiled = (
+        f"; {r.setup_seconds:.1f} s before that to check the data and compile the "
+        "numba kernels, once after an install"
+        if r.setup_seconds > 1.0
+        else ""
+    )
     print(
         f"predicted {r.n_spectra} spectra in {r.seconds:.2f} s "
-        f"({r.n_spectra / r.seconds:,.0f} spectra/s; the first run after an "
-        "install also compiles the numba kernels, which are cached for the next)"
+        f"({r.n_spectra / r.seconds:,.0f} spectra/s{compiled})"
     )
     print("error against the truth over the iron pixels:")
     print(f"  valence RMSE {r.valence_rmse:.3f}")
@@ -54,67 +128,180 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     import time
-    from pathlib import Path
-
-    import hyperspy.api as hs
 
     from hyperspy_fe_ml.kernels.model_inputs import FLAGS_UNREADABLE
 
     source = Path(args.input)
-    if not source.exists():
-        print(f"fe-ml predict: no file {source}", file=sys.stderr)
-        return 2
-    signal = hs.load(source, lazy=args.lazy)
-    if isinstance(signal, list):
-        spectra = [s for s in signal if s.axes_manager.signal_dimension == 1]
-        if len(spectra) != 1:
-            print(
-                f"fe-ml predict: {source} holds {len(signal)} signals, "
-                f"{len(spectra)} of them spectra; save the spectrum image alone.",
-                file=sys.stderr,
-            )
-            return 2
-        signal = spectra[0]
-    if signal.axes_manager.signal_dimension != 1:
-        print(
-            f"fe-ml predict: {source} holds a {signal.axes_manager.signal_dimension}-D "
-            "signal, not spectra; pass an EELS spectrum image.",
-            file=sys.stderr,
+    output = None if args.output is None else Path(args.output)
+    if output is None and args.png is None:
+        raise CommandLineError(
+            "nothing to write: pass -o maps.hspy (or .zspy), --png maps.png, or both"
         )
-        return 2
-    signal.set_signal_type("FeL23")
+    if output is not None and output.suffix not in (".hspy", ".zspy"):
+        raise CommandLineError(
+            f"cannot write the maps as {output.name!r}: -o takes a .hspy or .zspy "
+            "file (use --png for a figure)"
+        )
+    if not source.exists():
+        raise CommandLineError(f"no file {source}")
     background_removed = {"auto": None, "yes": True, "no": False}[
         args.background_removed
     ]
-    start = time.perf_counter()
-    maps = signal.predict_fe_state(
-        args.model,
-        background_removed=background_removed,
-        show_progressbar=not args.quiet,
-    )
+    try:
+        signal = _load_spectrum_image(source, lazy=args.lazy)
+    except (ValueError, TypeError, OSError) as error:
+        raise CommandLineError(
+            f"cannot read {source} as a spectrum image: {error}"
+        ) from None
+    try:
+        if args.calibrate_l3 is not None:
+            signal = _calibrate(signal, args.calibrate_l3)
+        start = time.perf_counter()
+        # Lazy maps: every check runs here, before any heavy work.
+        maps = signal.predict_fe_state(
+            args.model,
+            background_removed=background_removed,
+            show_progressbar=not args.quiet,
+            lazy_output=True,
+        )
+    except (ValueError, TypeError, OSError) as error:
+        raise CommandLineError(f"{source}: {error}") from None
     maps = maps.compute(show_progressbar=not args.quiet)
     seconds = time.perf_counter() - start
-    output = maps.save(args.output, overwrite=True)
-    flags = np.asarray(maps["flags"].data)
-    valence = np.asarray(maps["valence"].data, dtype=float)
+    flags = np.asarray(maps["flags"].data).ravel()
+    valence = np.asarray(maps["valence"].data, dtype=float).ravel()
     n = flags.size
-    unreadable = int(np.count_nonzero(flags & FLAGS_UNREADABLE))
+    unreadable = (flags & FLAGS_UNREADABLE) != 0
+    n_readable = n - int(np.count_nonzero(unreadable))
     print(f"predicted {n} spectra from {source} in {seconds:.1f} s")
-    if unreadable < n:
+    if n_readable:
         print(
-            f"valence: mean {np.nanmean(valence):.2f}, "
-            f"range {np.nanmin(valence):.2f}-{np.nanmax(valence):.2f}"
+            f"valence over the {n_readable} readable pixels: mean "
+            f"{np.nanmean(valence):.2f}, range "
+            f"{np.nanmin(valence):.2f}-{np.nanmax(valence):.2f}"
         )
-    print(f"unreadable pixels (NaN, see the flags map): {unreadable} of {n}")
-    print(f"wrote {output}")
-    if args.png:
+    for line in flag_summary(flags):
+        print(line)
+    written = []
+    if output is not None:
+        written.append(maps.save(output, overwrite=True))
+    if args.png is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         fig = maps.plot()
         fig.savefig(args.png, dpi=110)
-        print(f"wrote {args.png}")
+        written.append(args.png)
+    for path in written:
+        print(f"wrote {path}")
+    if n_readable == 0:
+        print(
+            f"fe-ml predict: no pixel of {source} could be read (reasons above); "
+            "every map is NaN. Check that the spectra hold the Fe L2,3 edge in eV "
+            "(--calibrate-l3 auto if the axis is offset).",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def flag_summary(flags: np.ndarray) -> list[str]:
+    """Lines of text: how many pixels carry each quality flag, in words.
+
+    Parameters
+    ----------
+    flags
+        The ``flags`` map (any shape), bits of
+        :data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_NAMES`.
+
+    Returns
+    -------
+    list of str
+        The unreadable pixels (NaN in every map) per reason, then the pixels
+        flagged but kept, per reason.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> for line in flag_summary(np.array([0, 16, 16, 64], dtype=np.uint8)):
+    ...     print(line)
+    unreadable pixels (NaN in every map): 2 of 4
+      no Fe L2,3 edge above the noise: 2
+    pixels flagged, values kept: 1 of 4
+      unlike the training data: 1
+    """
+    from hyperspy_fe_ml.kernels.model_inputs import FLAG_NAMES, FLAGS_UNREADABLE
+
+    flags = np.asarray(flags).astype(np.int64).ravel()
+    n = flags.size
+    unreadable = (flags & FLAGS_UNREADABLE) != 0
+    lines = [f"unreadable pixels (NaN in every map): {int(unreadable.sum())} of {n}"]
+    kept = []
+    for bit, name in FLAG_NAMES.items():
+        count = int(np.count_nonzero(flags & bit))
+        if not count:
+            continue
+        if bit & FLAGS_UNREADABLE:
+            lines.append(f"  {name}: {count}")
+        else:
+            kept.append(f"  {name}: {count}")
+    n_kept = int(np.count_nonzero((flags != 0) & ~unreadable))
+    if n_kept:
+        lines.append(f"pixels flagged, values kept: {n_kept} of {n}")
+        lines.extend(kept)
+    return lines
+
+
+def _load_spectrum_image(source: Path, *, lazy: bool):
+    """The one spectrum image in ``source``, as an FeL23 signal with an eV axis."""
+    import logging
+
+    import hyperspy.api as hs
+
+    # HyperSpy logs an error of its own (asking for a bug report) before raising
+    # for a file it cannot read; the user gets our one line instead.
+    logger = logging.getLogger("hyperspy")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        signal = hs.load(source, lazy=lazy)
+    finally:
+        logger.setLevel(level)
+    if isinstance(signal, list):
+        spectra = [s for s in signal if s.axes_manager.signal_dimension == 1]
+        if len(spectra) != 1:
+            raise CommandLineError(
+                f"{source} holds {len(signal)} signals, {len(spectra)} of them "
+                "spectra; save the spectrum image alone"
+            )
+        signal = spectra[0]
+    if signal.axes_manager.signal_dimension != 1:
+        raise CommandLineError(
+            f"{source} holds a {signal.axes_manager.signal_dimension}-D signal, not "
+            "spectra; pass an EELS spectrum image"
+        )
+    axis = signal.axes_manager.signal_axes[0]
+    units = axis.units if isinstance(axis.units, str) else ""
+    if units.strip() in ("keV", "meV") and axis.is_uniform:
+        # A unit, not a guess: convert rather than refuse.
+        axis.convert_to_units("eV")
+        print(f"{source}: energy axis in {units.strip()}, converted to eV")
+    signal.set_signal_type("FeL23")
+    return signal
+
+
+def _calibrate(signal, l3_energy: float | str):
+    """``--calibrate-l3``: shift the axis to put the L3 maximum at ``l3_energy``."""
+    if l3_energy == "auto":
+        out = signal.calibrate_fe_l3()
+    else:
+        out = signal.calibrate_fe_l3(l3_energy=float(l3_energy))
+    calibration = out.metadata.FeL23.calibration
+    print(
+        f"calibrated: L3 maximum measured at {calibration['l3_measured_eV']:.2f} eV, "
+        f"axis shifted by {calibration['shift_eV']:+.2f} eV"
+    )
+    return out
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -143,15 +330,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from hyperspy_fe_ml.training.report import evaluate_model
 
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
     card = evaluate_model(
         model_path=args.model,
         standards=args.standards,
-        card=Path(args.card),
-        figure=Path(args.figure),
+        card=output / args.card,
+        figure=output / args.figure,
         n_test=args.n_test,
         compare=not args.no_compare,
         show_progressbar=not args.quiet,
@@ -160,16 +347,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default; flags have none, ``None`` is said in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or isinstance(action.default, bool):
+            return text
+        if "(default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fe-ml`` argument parser with all sub-commands."""
+    from hyperspy_fe_ml.training.train import TrainingSettings
+
     parser = argparse.ArgumentParser(
         prog="fe-ml",
         description="Fe valence and coordination maps from Fe L2,3 EELS.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser(
+    def add_command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+    demo = add_command(
         "demo",
         help="run the main job on a built-in synthetic spectrum image",
         description=(
@@ -179,26 +384,43 @@ def build_parser() -> argparse.ArgumentParser:
             "against the truth."
         ),
     )
-    demo.add_argument("-o", "--output", default="fe-ml-demo", help="output folder")
     demo.add_argument(
-        "--shape", type=int, nargs=2, default=(64, 80), metavar=("ROWS", "COLUMNS")
+        "-o", "--output", default="fe-ml-demo", help="output folder of the figures"
     )
-    demo.add_argument("--seed", type=int, default=0, help="noise seed")
+    demo.add_argument(
+        "--shape",
+        type=int,
+        nargs=2,
+        default=(64, 80),
+        metavar=("ROWS", "COLUMNS"),
+        help="pixels of the synthetic spectrum image (default: 64 80)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed of the noise")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
 
-    predict = commands.add_parser(
+    predict = add_command(
         "predict",
         help="predict Fe-state maps of a spectrum image file",
         description=(
             "Load a spectrum image (any format hs.load reads), predict the Fe "
             "valence, Fe3+ fraction, Td fraction, coordination number and their "
-            "uncertainties per pixel, and save all maps in one .hspy/.zspy file."
+            "uncertainties per pixel, and save all maps in one .hspy/.zspy file "
+            "and/or draw them into a PNG. An energy axis in keV is converted to eV. "
+            "Exit status: 0 done, 1 no pixel could be read, 2 a user error (file, "
+            "axis, options)."
         ),
     )
     predict.add_argument("input", help="spectrum image file (.hspy, .dm4, .msa, …)")
-    predict.add_argument("-o", "--output", required=True, help="maps .hspy or .zspy")
-    predict.add_argument("--png", default=None, help="also draw the maps into a PNG")
+    predict.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="maps file, .hspy or .zspy (default: none; give -o, --png or both)",
+    )
+    predict.add_argument(
+        "--png", default=None, help="draw the maps into this PNG (default: none)"
+    )
     predict.add_argument(
         "--model", default=None, help="model .json (default: the shipped model)"
     )
@@ -206,7 +428,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--background-removed",
         choices=("auto", "yes", "no"),
         default="auto",
-        help="whether the spectra are already background-subtracted",
+        help="whether the spectra are already background-subtracted; auto decides "
+        "from the pre-edge level of the typical spectrum",
+    )
+    predict.add_argument(
+        "--calibrate-l3",
+        type=_l3_energy,
+        default=None,
+        metavar="auto|ENERGY",
+        help="shift the energy axis first so that the Fe L3 maximum of the typical "
+        "spectrum lies at ENERGY eV (auto: 708.65 eV, half-way between Fe2+ and "
+        "Fe3+); for an offset axis (default: no shift)",
     )
     predict.add_argument(
         "--lazy", action="store_true", help="load lazily (data larger than memory)"
@@ -214,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     predict.set_defaults(func=_predict)
 
-    train = commands.add_parser(
+    defaults = TrainingSettings()
+    train = add_command(
         "train",
         help="train the Fe-state model from the shipped library (seeded)",
         description=(
@@ -223,21 +456,27 @@ def build_parser() -> argparse.ArgumentParser:
             "and write the model (.json + .npz)."
         ),
     )
-    train.add_argument("-o", "--output", default="fe_state_model.json")
-    for option in ("--n-train", "--n-calibration", "--n-test", "--seed"):
-        train.add_argument(
-            option, type=int, default=None, help="default: TrainingSettings"
-        )
+    train.add_argument(
+        "-o", "--output", default="fe_state_model.json", help="model file (.json)"
+    )
+    for option, text in (
+        ("--n-train", "training spectra"),
+        ("--n-calibration", "calibration spectra (intervals, OOD threshold)"),
+        ("--n-test", "held-out test spectra"),
+        ("--seed", "seed of the whole run"),
+    ):
+        name = option[2:].replace("-", "_")
+        train.add_argument(option, type=int, default=getattr(defaults, name), help=text)
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
 
-    evaluate = commands.add_parser(
+    evaluate = add_command(
         "evaluate",
         help="measure a model and write its model card",
         description=(
             "Score the model on its held-out test sets, robustness sweeps, a "
             "comparison of model families and experimental standards, and write "
-            "the model card (Markdown) and its figure."
+            "the model card (Markdown) and its figure into the output folder."
         ),
     )
     evaluate.add_argument(
@@ -246,27 +485,72 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--standards",
         default=None,
-        help="folder of experimental standards (.csv with labels, .msa)",
+        help="folder of experimental standards, .csv with labels or .msa (default: "
+        "../shared/expdata beside the working folder or a parent, if there is one)",
     )
-    evaluate.add_argument("--card", default="docs/model_card.md")
-    evaluate.add_argument("--figure", default="docs/figures/robustness.png")
-    evaluate.add_argument("--n-test", type=int, default=None)
+    evaluate.add_argument(
+        "-o", "--output", default="fe-ml-evaluate", help="output folder"
+    )
+    evaluate.add_argument(
+        "--card", default="model_card.md", help="model card, inside the output folder"
+    )
+    evaluate.add_argument(
+        "--figure",
+        default="figures/robustness.png",
+        help="robustness figure, inside the output folder",
+    )
+    evaluate.add_argument(
+        "--n-test",
+        type=int,
+        default=None,
+        help="held-out test spectra (default: as many as the model's training run)",
+    )
     evaluate.add_argument(
         "--no-compare", action="store_true", help="skip the model-family comparison"
     )
-    evaluate.add_argument("-q", "--quiet", action="store_true")
+    evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=_evaluate)
 
     from hyperspy_fe_ml.library.generate import add_simulate_command
 
     add_simulate_command(commands)
+    commands.choices["simulate"].formatter_class = _HelpFormatter
     return parser
 
 
+def _l3_energy(text: str) -> float | str:
+    """``--calibrate-l3``: ``"auto"`` (the default target) or an energy, eV."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or an energy in eV such as 709.5, got {text!r}"
+        ) from None
+    if not 690.0 <= value <= 730.0:
+        raise argparse.ArgumentTypeError(
+            f"{value:g} eV is not an Fe L3 energy; Fe L3 lies near 707-711 eV"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``fe-ml`` console script."""
+    """Entry point of the ``fe-ml`` console script.
+
+    Returns
+    -------
+    int
+        Exit status: 0 done, 1 nothing could be computed (e.g. no pixel could be
+        read), 2 a user error (printed as one line on stderr).
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    with _command_line_warnings():
+        try:
+            return args.func(args)
+        except CommandLineError as error:
+            print(f"fe-ml {args.command}: {one_line(str(error))}", file=sys.stderr)
+            return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

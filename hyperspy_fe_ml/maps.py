@@ -256,12 +256,17 @@ def _compute_together(arrays: list, show_progressbar: bool | None) -> list[np.nd
         from hyperspy.defaults_parser import preferences
 
         show_progressbar = preferences.General.show_progressbar
-    if show_progressbar:
-        from tqdm.dask import TqdmCallback
+    from hyperspy_fe_ml.chunked import single_threaded_blas
 
-        with TqdmCallback(desc="Fe L2,3 maps"):
-            return list(dask.compute(*arrays))
-    return list(dask.compute(*arrays))
+    # One BLAS limit for the whole computation, not one per block (see
+    # hyperspy_fe_ml.chunked.compute_into_numpy).
+    with single_threaded_blas():
+        if show_progressbar:
+            from tqdm.dask import TqdmCallback
+
+            with TqdmCallback(desc="Fe L2,3 maps"):
+                return list(dask.compute(*arrays))
+        return list(dask.compute(*arrays))
 
 
 def _eager_copy(signal: BaseSignal, data: np.ndarray) -> BaseSignal:

@@ -124,7 +124,7 @@ def plot_fe_state_maps(
         else:
             _image_panel(fig, ax, maps[name], name, threshold)
     if with_composite:
-        _composite_panel(ax=flat[len(panels)], maps=maps)
+        _composite_panel(fig, flat[len(panels)], maps)
     for ax in flat[n_panels:]:
         ax.set_visible(False)
     title = first.metadata.get_item("General.title", "")
@@ -213,6 +213,9 @@ def _image_panel(fig, ax, signal: BaseSignal, name: str, threshold) -> None:
     if limits is None:
         finite = image[np.isfinite(image)]
         limits = tuple(np.percentile(finite, [1, 99])) if finite.size else (0.0, 1.0)
+        if name == "ood_score" and threshold is not None and np.isfinite(threshold):
+            # The threshold stays on the colour bar, with some room above it.
+            limits = (min(limits[0], 0.0), max(limits[1], 1.1 * float(threshold)))
         if limits[0] == limits[1]:
             limits = (limits[0] - 0.5, limits[1] + 0.5)
     norm = None
@@ -234,15 +237,32 @@ def _image_panel(fig, ax, signal: BaseSignal, name: str, threshold) -> None:
     bar = fig.colorbar(im, ax=ax, shrink=0.85)
     bar.set_label(style["label"])
     if name == "ood_score" and threshold is not None and np.isfinite(threshold):
-        bar.ax.axhline(threshold, color="cyan", lw=1.5)
+        _mark_threshold(bar, float(threshold))
     ax.set_title(style["label"])
     ax_x, ax_y = signal.axes_manager.signal_axes[:2]
     ax.set_xlabel(_axis_label(ax_x))
     ax.set_ylabel(_axis_label(ax_y))
 
 
+#: Colour of each flag category: readable, then the bits of ``FLAG_NAMES`` in order.
+FLAG_COLOURS: tuple[str, ...] = (
+    "#2a9d8f",  # readable
+    "#000000",  # NaN or inf
+    "#6c757d",  # all zero
+    "#e76f51",  # negative counts
+    "#f4a261",  # saturated
+    "#adb5bd",  # no edge
+    "#e9c46a",  # background fallback
+    "#9b5de5",  # out of distribution
+)
+
+
 def _flags_panel(fig, ax, signal: BaseSignal) -> None:
-    """The main reason per pixel, as categories: readable, each flag bit."""
+    """The main reason per pixel, as categories; the colour bar names each one shown.
+
+    A pixel with several bits is drawn with its lowest (most serious) one. Only the
+    categories present are in the colour bar, each with its colour and its name.
+    """
     from matplotlib.colors import ListedColormap
 
     from hyperspy_fe_ml.kernels.model_inputs import FLAG_NAMES
@@ -253,27 +273,56 @@ def _flags_panel(fig, ax, signal: BaseSignal) -> None:
     for k, bit in enumerate(bits):
         category[(category == 0) & ((flags & bit) != 0)] = k + 1
     labels = ["readable"] + [FLAG_NAMES[b] for b in bits]
-    colours = ["#2a9d8f", "#000000", "#6c757d", "#e76f51", "#f4a261", "#adb5bd"]
-    colours += ["#e9c46a", "#9b5de5"]
-    cmap = ListedColormap(colours[: len(labels)])
+    present = sorted(set(category.ravel().tolist()))
+    # Colours of the categories present only, so every colour has its label.
+    index = np.searchsorted(present, category)
+    cmap = ListedColormap([FLAG_COLOURS[k % len(FLAG_COLOURS)] for k in present])
     im = ax.imshow(
-        category,
+        index,
         extent=_extent(signal),
         cmap=cmap,
         vmin=-0.5,
-        vmax=len(labels) - 0.5,
+        vmax=len(present) - 0.5,
         interpolation="nearest",
     )
-    present = sorted(set(category.ravel().tolist()))
-    bar = fig.colorbar(im, ax=ax, shrink=0.85, ticks=present)
-    bar.ax.set_yticklabels([labels[k] for k in present], fontsize=7)
+    bar = fig.colorbar(im, ax=ax, shrink=0.85, ticks=range(len(present)))
+    counts = np.bincount(index.ravel(), minlength=len(present))
+    bar.ax.set_yticklabels(
+        [f"{_wrap(labels[k])} ({n})" for k, n in zip(present, counts, strict=True)],
+        fontsize=7,
+    )
     ax.set_title("Quality flags")
     ax_x, ax_y = signal.axes_manager.signal_axes[:2]
     ax.set_xlabel(_axis_label(ax_x))
     ax.set_ylabel(_axis_label(ax_y))
 
 
-def _composite_panel(ax, maps: Mapping[str, BaseSignal]) -> None:
+def _wrap(text: str, width: int = 24) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _mark_threshold(bar, threshold: float) -> None:
+    """A cyan line at the OOD threshold on a colour bar, named in its label."""
+    bar.ax.axhline(threshold, color="cyan", lw=2.0)
+    bar.set_label(f"OOD score (cyan: threshold {threshold:.3g})")
+
+
+def _composite_key(fig, ax) -> None:
+    """The key of :func:`fe_composite`: a colour bar from Fe2+ (blue) to Fe3+ (red)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
+
+    colours = fe_composite(np.linspace(0.0, 1.0, 256))
+    cmap = LinearSegmentedColormap.from_list("fe_composite", colours)
+    bar = fig.colorbar(
+        ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap), ax=ax, shrink=0.85
+    )
+    bar.set_label("Fe³⁺/ΣFe (darker: larger σ)")
+
+
+def _composite_panel(fig, ax, maps: Mapping[str, BaseSignal]) -> None:
     fe3 = _image(maps["fe3_fraction"])
     confidence = None
     if "fe3_fraction_std" in maps:
@@ -284,7 +333,8 @@ def _composite_panel(ax, maps: Mapping[str, BaseSignal]) -> None:
         extent=_extent(maps["fe3_fraction"]),
         interpolation="nearest",
     )
-    ax.set_title("Fe²⁺ (blue) / Fe³⁺ (red), dim = uncertain")
+    _composite_key(fig, ax)
+    ax.set_title("Fe²⁺ (blue) / Fe³⁺ (red) composite")
     ax_x, ax_y = maps["fe3_fraction"].axes_manager.signal_axes[:2]
     ax.set_xlabel(_axis_label(ax_x))
     ax.set_ylabel(_axis_label(ax_y))
@@ -320,23 +370,52 @@ def _plot_profiles(maps: Mapping[str, BaseSignal], names, panel_size: float):
 
 
 def _plot_values(maps: Mapping[str, BaseSignal], names):
+    """A single spectrum's results as a table, titled with the spectrum's name."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.0, 0.4 * len(names) + 0.6))
-    ax.axis("off")
     rows = []
     for name in names:
+        if name == "flags":
+            rows.append(["quality", _flags_in_words(maps[name])])
+            continue
         value = float(np.ravel(maps[name].data)[0])
         std = (
             float(np.ravel(maps[f"{name}_std"].data)[0])
             if f"{name}_std" in maps
             else None
         )
-        rows.append(
-            [_style(name)["label"], f"{value:.3f}" + (f" ± {std:.3f}" if std else "")]
-        )
-    ax.table(cellText=rows, colLabels=["quantity", "value"], loc="center")
+        if not np.isfinite(value):
+            text = "NaN (see quality)"
+        else:
+            text = f"{value:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+        if name == "ood_score":
+            threshold = _ood_threshold(maps)
+            if threshold is not None:
+                text += f" (threshold {threshold:.3g})"
+        rows.append([_style(name)["label"], text])
+    height = 0.4 * len(rows) + 0.4 * sum(r[1].count("\n") for r in rows) + 1.0
+    fig, ax = plt.subplots(figsize=(6.0, height))
+    ax.axis("off")
+    table = ax.table(
+        cellText=rows, colLabels=["quantity", "value"], loc="center", cellLoc="left"
+    )
+    table.auto_set_column_width([0, 1])
+    for (row, _), cell in table.get_celld().items():
+        lines = rows[row - 1][1].count("\n") + 1 if row else 1
+        cell.set_height(cell.get_height() * lines)
+    title = maps[names[0]].metadata.get_item("General.title", "")
+    source = title.split(" of ", 1)[1] if " of " in title else title
+    fig.suptitle(f"Fe state of {source}" if source else "Fe state of one spectrum")
     return fig
+
+
+def _flags_in_words(signal: BaseSignal) -> str:
+    """The flag bits of one pixel, by name ("readable" when none)."""
+    from hyperspy_fe_ml.kernels.model_inputs import FLAG_NAMES
+
+    value = int(np.ravel(signal.data)[0])
+    names = [name for bit, name in FLAG_NAMES.items() if value & bit]
+    return "\n".join(names) if names else "readable"
 
 
 def _with_nan_colour(name: str):

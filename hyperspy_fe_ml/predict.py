@@ -25,7 +25,11 @@ from dask.base import tokenize
 from hyperspy.signal import BaseSignal
 
 from hyperspy_fe_ml import __version__
-from hyperspy_fe_ml.chunked import as_spectrum_blocks, single_threaded_blas
+from hyperspy_fe_ml.chunked import (
+    as_spectrum_blocks,
+    compile_once,
+    single_threaded_blas,
+)
 from hyperspy_fe_ml.energy_axis import (
     CONTRACT_SPAN_EV,
     FE2_L3_CENTROID_EV,
@@ -57,6 +61,12 @@ from hyperspy_fe_ml.model import (
     OUTPUTS,
     FeStateModel,
     load_default_model,
+)
+from hyperspy_fe_ml.signal_tools import (
+    check_data,
+    compute_array,
+    progressbar_wanted,
+    typical_spectrum,
 )
 
 #: The model's window (700-729.9 eV, L3 aligned at 709 eV) has room for an L3
@@ -142,17 +152,22 @@ def predict_fe_state(
     lazy_output: bool | None = None,
 ) -> FeStateMaps:
     """Per-pixel Fe state of an Fe L2,3 signal; see ``FeL23Signal.predict_fe_state``."""
-    from hyperspy_fe_ml.signals import _check_data
-
-    _check_data(signal)
+    check_data(signal)
     model = _resolve_model(model)
     energy = np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
-    plan = _plan(
+    plan, typical = _plan(
         signal, model, background_removed, pre_edge, saturation, energy_calibrated
     )
     blocks = as_spectrum_blocks(signal.data)
     n_maps = len(_FLOAT_MAPS)
     func = partial(_predict_block, energy=energy, model=model, plan=plan)
+    # numba compiles on a first call: on one pixel here, not under the progress bar.
+    compile_once(
+        ("predict", blocks.dtype.str),
+        partial(func, np.zeros((1, blocks.shape[-1]), dtype=blocks.dtype)),
+        notice=progressbar_wanted(show_progressbar),
+    )
+    plan = _measure_offset(plan, typical.astype(blocks.dtype), func)
     # An explicit name: Dask would otherwise hash the model's arrays every call.
     name = "fe-state-" + tokenize(
         blocks.name, _model_key(model), plan, energy.tobytes()
@@ -166,9 +181,7 @@ def predict_fe_state(
     )
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
     if not lazy:
-        from hyperspy_fe_ml.signals import _compute_array
-
-        stacked = _compute_array(stacked, show_progressbar)
+        stacked = compute_array(stacked, show_progressbar)
     provenance = {
         "method": "hyperspy_fe_ml.predict_fe_state",
         "package_version": __version__,
@@ -263,7 +276,7 @@ def _plan(
     pre_edge: tuple[float, float] | None,
     saturation: float | None,
     energy_calibrated: bool,
-) -> PredictionPlan:
+) -> tuple[PredictionPlan, np.ndarray]:
     """Check everything that can be checked before the heavy work.
 
     The typical spectrum gives the L3 maximum, over a window wide enough for
@@ -271,8 +284,6 @@ def _plan(
     (wherever it is); raw counts get a power law, or a fixed-exponent one when
     the pre-edge is too short to fit, and an error when there is no pre-edge.
     """
-    from hyperspy_fe_ml.signals import _typical_spectrum
-
     axis = signal.axes_manager.signal_axes[0]
     energy = check_energy_axis(axis, None)
     if model.absolute_energy and not energy_calibrated:
@@ -283,7 +294,7 @@ def _plan(
             "`energy_calibrated=True`, or use the shipped model (`model=None`), "
             "which reads the shape of the spectrum only."
         )
-    typical = _typical_spectrum(signal)
+    typical = typical_spectrum(signal)
     report = inspect_fe_l23(
         energy,
         typical,
@@ -333,13 +344,23 @@ def _plan(
         energy_calibrated=bool(energy_calibrated),
         energy_offset=math.nan,
     )
-    if not found:
+    return plan, typical
+
+
+def _measure_offset(plan: PredictionPlan, typical: np.ndarray, func) -> PredictionPlan:
+    """The plan with its measured energy offset, warned about beyond 3 eV.
+
+    ``func`` is the block function (one pixel of the typical spectrum through
+    the kernel and the model: the Fe3+ fraction its shape shows, its centroid).
+    """
+    if not math.isfinite(plan.l3_position):
         return plan
-    plan = replace(plan, energy_offset=_energy_offset(plan, typical, energy, model))
+    plan = replace(plan, energy_offset=_energy_offset(plan, typical, func))
+    l3 = plan.l3_position
     if abs(plan.energy_offset) > L3_OFFSET_TOLERANCE_EV:
         advice = (
             "The axis was declared calibrated: check it."
-            if energy_calibrated
+            if plan.energy_calibrated
             else "Predicted as if the axis were calibrated (the model reads the "
             "shape of each spectrum, aligned on its own L3 line); "
             "`maps['l3_centroid']` keeps the measured L3 positions."
@@ -355,16 +376,13 @@ def _plan(
     return plan
 
 
-def _energy_offset(
-    plan: PredictionPlan, typical: np.ndarray, energy: np.ndarray, model: FeStateModel
-) -> float:
+def _energy_offset(plan: PredictionPlan, typical: np.ndarray, func) -> float:
     """Offset of the axis, eV: the typical spectrum's L3 centroid less where it
     lies on a calibrated axis for the Fe3+ fraction the model reads from its
     shape (between the library's calibrated Fe2+ and Fe3+ references). The L3
     position alone cannot tell an offset from a change of valence; the shape
     can."""
-    block = np.ascontiguousarray(typical, dtype=np.float64)[None, :]
-    out = _predict_block(block, energy=energy, model=model, plan=plan)[0]
+    out = func(np.ascontiguousarray(typical)[None, :])[0]
     columns = dict(zip(_FLOAT_MAPS, out, strict=False))
     fe3, centroid = float(columns["fe3_fraction"]), float(columns["l3_centroid"])
     if not (math.isfinite(fe3) and math.isfinite(centroid)):

@@ -6,13 +6,11 @@ and wrap the results in new signals with calibrated axes. The input signal is ne
 modified; lazy input gives lazy output.
 """
 
-import warnings
-
 import numpy as np
 from exspy.signals import EELSSpectrum, LazyEELSSpectrum
 from hyperspy.signal import BaseSignal
 
-from hyperspy_fe_ml.chunked import compute_into_numpy, map_spectra
+from hyperspy_fe_ml.chunked import map_spectra
 from hyperspy_fe_ml.energy_axis import (
     L3_CALIBRATION_TARGET_EV,
     L3_PEAK_REACH_EV,
@@ -33,17 +31,14 @@ from hyperspy_fe_ml.kernels.preprocess import (
     subtract_power_law_background,
     subtract_pre_edge_mean,
 )
-
-#: Canonical energy grid of the preprocessing, eV: the Fe L2,3 white lines with
-#: margin for ±3 eV offsets, at 0.1 eV (finer than EELS resolution).
-CANONICAL_ENERGY_EV = np.round(np.arange(700.0, 730.0, 0.1), 6)
-#: Window of the white-line integral used for normalisation, eV.
-WHITE_LINE_WINDOW_EV: tuple[float, float] = (704.0, 727.0)
-
-#: Most spectra averaged for the checks of a lazy signal (a strided subset).
-_MAX_CHECK_SPECTRA = 256
-#: Most Dask blocks a check of a lazy signal reads.
-_MAX_CHECK_BLOCKS = 16
+from hyperspy_fe_ml.signal_tools import (
+    CANONICAL_ENERGY_EV,
+    WHITE_LINE_WINDOW_EV,
+    typical_spectrum,
+)
+from hyperspy_fe_ml.signal_tools import check_data as _check_data
+from hyperspy_fe_ml.signal_tools import compute_array as _compute_array
+from hyperspy_fe_ml.signal_tools import signal_energy as _energy
 
 
 class FeL23Signal(EELSSpectrum):
@@ -115,7 +110,7 @@ class FeL23Signal(EELSSpectrum):
         energy = check_energy_axis(axis, required_range)
         return inspect_fe_l23(
             energy,
-            _typical_spectrum(self),
+            typical_spectrum(self),
             uniform=bool(axis.is_uniform),
             background_removed=background_removed,
             pre_edge=pre_edge,
@@ -185,8 +180,9 @@ class FeL23Signal(EELSSpectrum):
         Parameters
         ----------
         energy
-            Uniform output grid, eV; default :data:`CANONICAL_ENERGY_EV`
-            (700–729.9 eV, 0.1 eV).
+            Uniform output grid, eV; default
+            :data:`~hyperspy_fe_ml.signal_tools.CANONICAL_ENERGY_EV` (700–729.9 eV,
+            0.1 eV).
         show_progressbar
             Progress bar for eager signals; ``None`` uses HyperSpy's preference.
 
@@ -280,7 +276,8 @@ class FeL23Signal(EELSSpectrum):
         Parameters
         ----------
         energy
-            Uniform output grid, eV; default :data:`CANONICAL_ENERGY_EV`.
+            Uniform output grid, eV; default
+            :data:`~hyperspy_fe_ml.signal_tools.CANONICAL_ENERGY_EV`.
         background_removed, pre_edge
             As for :meth:`remove_fe_background`.
         normalise
@@ -470,8 +467,11 @@ class FeL23Signal(EELSSpectrum):
         -------
         FeStateMaps
             ``fe3_fraction`` (clipped to the curve's range, 0–1), ``valence``
-            (2 + Fe3+ fraction) and ``white_line_ratio``; NaN where the L2
-            integral is not positive. Settings in ``metadata.FeL23.provenance``.
+            (2 + Fe3+ fraction), ``white_line_ratio`` and ``flags``: bits of
+            :data:`~hyperspy_fe_ml.classical.WHITE_LINE_FLAG_NAMES` marking ratios
+            below or above the universal curve (whose Fe3+ fraction was clipped to
+            0 or 1: a warning says how many) and pixels without a positive L2
+            integral (NaN). Settings in ``metadata.FeL23.provenance``.
 
         Examples
         --------
@@ -479,7 +479,7 @@ class FeL23Signal(EELSSpectrum):
         >>> s, truth = synthetic_spectrum_image((2, 5), edge_counts=1e5)
         >>> maps = s.estimate_fe3_fraction_white_line()
         >>> sorted(maps)
-        ['fe3_fraction', 'valence', 'white_line_ratio']
+        ['fe3_fraction', 'flags', 'valence', 'white_line_ratio']
         >>> maps["fe3_fraction"].data.shape
         (2, 5)
         """
@@ -500,6 +500,7 @@ class FeL23Signal(EELSSpectrum):
         valences: dict[str, float] | None = None,
         fit_range: tuple[float, float] | None = None,
         linear_background: bool = True,
+        nonnegative: bool = True,
         background_removed: bool | None = None,
         pre_edge: tuple[float, float] | None = None,
         show_progressbar: bool | None = None,
@@ -533,6 +534,12 @@ class FeL23Signal(EELSSpectrum):
             background subtraction left (a power law fitted below the edge also
             takes in the white lines' tails); without them the fractions can be
             biased by a few per cent.
+        nonnegative
+            Hold the reference weights at or above zero (a negative amount of a
+            standard is not physical, and would give fractions outside 0–1 and an
+            Fe3+ fraction outside 0–1). Pixels whose unbounded fit had a negative
+            weight are refitted with bounds and flagged; ``False`` gives
+            HyperSpy's unbounded fit.
         background_removed, pre_edge
             As for :meth:`remove_fe_background`.
         show_progressbar
@@ -545,7 +552,10 @@ class FeL23Signal(EELSSpectrum):
         FeStateMaps
             ``fraction_<name>`` (weights normalised to sum 1), ``weight_<name>``
             (raw weights), ``valence`` and ``fe3_fraction`` when the valences are
-            known, and ``residual`` (RMS residual / RMS data).
+            known, ``residual`` (RMS residual / RMS data) and ``flags``: bits of
+            :data:`~hyperspy_fe_ml.classical.REFERENCE_FLAG_NAMES` marking pixels
+            fitted with a weight held at zero (a warning says how many) and
+            pixels without a fit (NaN).
 
         Raises
         ------
@@ -563,8 +573,8 @@ class FeL23Signal(EELSSpectrum):
         ...         "Fe3": (e, reference_spectrum(3, "Oh", e))}
         >>> s, _ = synthetic_spectrum_image((2, 3))
         >>> maps = s.fit_fe_references(refs, valences={"Fe2": 2, "Fe3": 3})
-        >>> sorted(maps)[:3]
-        ['fe3_fraction', 'fraction_Fe2', 'fraction_Fe3']
+        >>> sorted(maps)[:4]
+        ['fe3_fraction', 'flags', 'fraction_Fe2', 'fraction_Fe3']
         """
         from hyperspy_fe_ml.classical import fit_fe_references
 
@@ -574,6 +584,7 @@ class FeL23Signal(EELSSpectrum):
             valences=valences,
             fit_range=fit_range,
             linear_background=linear_background,
+            nonnegative=nonnegative,
             background_removed=background_removed,
             pre_edge=pre_edge,
             show_progressbar=show_progressbar,
@@ -831,37 +842,6 @@ class LazyFeL23Signal(FeL23Signal, LazyEELSSpectrum):
 # -- module helpers -----------------------------------------------------------------
 
 
-def _check_data(signal: BaseSignal) -> None:
-    """Reject data no Fe L2,3 analysis can use, before any work."""
-    n_signal = signal.axes_manager.signal_dimension
-    if n_signal != 1:
-        raise ValueError(
-            f"The signal has {n_signal} signal dimensions; an Fe L2,3 spectrum has "
-            "one, the energy axis. Make the energy axis the only signal axis, e.g. "
-            "`s = s.as_signal1D(spectral_axis)`, then `s.set_signal_type('FeL23')`."
-        )
-    dtype = np.dtype(signal.data.dtype)
-    if np.issubdtype(dtype, np.complexfloating):
-        raise TypeError(
-            f"The signal holds complex data ({dtype}); Fe L2,3 spectra are real "
-            "intensities. Take the real part or the modulus first, e.g. `s.real`."
-        )
-    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
-        raise TypeError(
-            f"The signal holds {dtype} data; Fe L2,3 spectra must be numbers. "
-            "Convert with `s.change_dtype('float32')`."
-        )
-    if 0 in signal.data.shape:
-        raise ValueError(
-            f"The signal is empty (data shape {signal.data.shape}); load or slice a "
-            "signal that holds spectra."
-        )
-
-
-def _energy(signal: BaseSignal) -> np.ndarray:
-    return np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
-
-
 def _normalisation_plan(
     method: str, window: tuple[float, float] | None, energy: np.ndarray
 ) -> tuple[int, list[float]]:
@@ -898,62 +878,6 @@ def _uniform_grid(energy: np.ndarray) -> np.ndarray:
             "np.arange(700.0, 730.0, 0.1)."
         )
     return grid
-
-
-def _typical_spectrum(signal: BaseSignal) -> np.ndarray:
-    """Median spectrum of (a sample of at most 256 of) the pixels.
-
-    A check, not a result. The median lets a few bad pixels (empty, negative,
-    saturated, NaN) change nothing. Eager data are sampled with a stride, which
-    sees every region; lazy data in at most :data:`_MAX_CHECK_BLOCKS` whole Dask
-    blocks spread over the image, so a check of data larger than memory reads a
-    few chunks, not all of them.
-    """
-    import dask
-    import dask.array as da
-
-    data = signal.data
-    n_channels = data.shape[-1]
-    if isinstance(data, da.Array) and data.ndim > 1:
-        nav_blocks = data.numblocks[:-1]
-        total = int(np.prod(nav_blocks))
-        picks = np.unique(
-            np.linspace(0, total - 1, min(_MAX_CHECK_BLOCKS, total)).astype(int)
-        )
-        blocks = [
-            data.blocks[np.unravel_index(k, nav_blocks)].reshape(-1, n_channels)
-            for k in picks
-        ]
-        per_block = max(1, _MAX_CHECK_SPECTRA // len(blocks))
-        sample = np.concatenate(
-            [b[:: max(1, b.shape[0] // per_block)] for b in dask.compute(*blocks)]
-        )
-    else:
-        flat = np.asarray(data).reshape(-1, n_channels)
-        sample = flat[:: max(1, flat.shape[0] // _MAX_CHECK_SPECTRA)]
-    sample = np.asarray(sample, dtype=np.float64)
-    finite = np.isfinite(sample).all(axis=1)
-    if finite.sum() >= 0.5 * len(sample):
-        # Most rows finite: the plain median of those (a partition per channel,
-        # several times faster than nanmedian's row-by-row path).
-        return np.median(np.ascontiguousarray(sample[finite].T), axis=1)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels
-        return np.nanmedian(sample, axis=0)
-
-
-def _compute_array(data, show_progressbar: bool | None) -> np.ndarray:
-    """Compute a Dask array, with HyperSpy's kind of progress bar when asked."""
-    if show_progressbar is None:
-        from hyperspy.defaults_parser import preferences
-
-        show_progressbar = preferences.General.show_progressbar
-    if show_progressbar:
-        from tqdm.dask import TqdmCallback
-
-        with TqdmCallback(desc="Fe L2,3"):
-            return compute_into_numpy(data)
-    return compute_into_numpy(data)
 
 
 def _report(report: FeL23AxisReport) -> dict:

@@ -88,3 +88,51 @@ def test_blocks_run_on_the_distributed_scheduler_too():
             map_spectra(subtract_power_law_background, data, ENERGY, 690.0, 704.0)
         ).result()
     np.testing.assert_array_equal(result, expected)
+
+
+def test_blas_limit_is_set_once_per_computation_not_per_block(monkeypatch):
+    from hyperspy_fe_ml import chunked
+    from hyperspy_fe_ml.maps import _compute_together
+    from hyperspy_fe_ml.signal_tools import compute_array
+
+    calls = []
+
+    class Limit:
+        def restore_original_limits(self):
+            calls.append("restore")
+
+    class Controller:
+        def limit(self, limits, user_api):
+            calls.append(("limit", limits, user_api))
+            return Limit()
+
+    monkeypatch.setattr(chunked, "_threadpool_controller", lambda: Controller())
+
+    def block_with_blas(block):
+        with chunked.single_threaded_blas():
+            return block * 2.0
+
+    data = da.ones((64, 10), chunks=(4, 10))  # 16 blocks
+    result = data.map_blocks(block_with_blas, meta=np.empty((0, 0)))
+    assert calls == []
+    np.testing.assert_array_equal(compute_array(result, False), 2.0)
+    assert calls == [("limit", 1, "blas"), "restore"]
+    calls.clear()
+    (computed,) = _compute_together([result], show_progressbar=False)
+    np.testing.assert_array_equal(computed, 2.0)
+    assert calls == [("limit", 1, "blas"), "restore"]
+
+
+def test_graph_optimisation_only_where_it_can_help():
+    from hyperspy_fe_ml.chunked import _worth_optimizing, compute_into_numpy
+
+    def double(b):
+        return b * 2.0
+
+    data = _data((8, 8)).astype(np.float32)
+    eager = as_spectrum_blocks(data).map_blocks(double)
+    lazy = da.from_array(data, chunks=(4, 4, -1)).map_blocks(double)
+    assert not _worth_optimizing(eager)  # one kernel over views: nothing to fuse
+    assert _worth_optimizing(lazy)
+    np.testing.assert_array_equal(compute_into_numpy(eager), 2.0 * data)
+    np.testing.assert_array_equal(compute_into_numpy(lazy), 2.0 * data)

@@ -51,7 +51,8 @@ def test_white_line_reproduces_the_universal_curve_end_points():
         show_progressbar=False
     )
     assert isinstance(maps, FeStateMaps)
-    assert list(maps) == ["fe3_fraction", "valence", "white_line_ratio"]
+    assert list(maps) == ["fe3_fraction", "valence", "white_line_ratio", "flags"]
+    assert not np.any(maps["flags"].data)
     ratio = maps["white_line_ratio"].data
     # The end points of the curve: 1.73 (Fe2+) and 9.64 (Fe3+).
     assert ratio[0, 0] == pytest.approx(1.732, rel=0.01)
@@ -161,6 +162,7 @@ def test_reference_fit_recovers_fractions_weights_and_valence():
         "valence",
         "fe3_fraction",
         "residual",
+        "flags",
     ]
     assert list(maps) == expected_keys
     np.testing.assert_allclose(maps["fraction_Fe2O3"].data, FRACTIONS, atol=0.03)
@@ -237,3 +239,95 @@ def test_reference_signal_with_navigation_is_rejected():
     refs = {"a": _signal(np.stack([FE2, FE3]), REF_ENERGY)}
     with pytest.raises(ValueError, match="one spectrum"):
         s.fit_fe_references(refs)
+
+
+# -- bounded results ------------------------------------------------------------------
+
+SITES = [(2, "Oh"), (2, "Td"), (3, "Oh"), (3, "Td")]
+
+
+def _offset_fe3_spectrum(shift: float) -> hs.signals.Signal1D:
+    """A noise-free Fe3+ Oh spectrum on raw counts, its axis off by ``shift`` eV."""
+    edge = 3000.0 * reference_spectrum(3, "Oh", ENERGY - shift)
+    return _signal((edge + 4e11 * ENERGY**-3.0)[None, :])
+
+
+def _site_references():
+    refs = {
+        f"Fe{v}+ {c}": (REF_ENERGY, reference_spectrum(v, c, REF_ENERGY))
+        for v, c in SITES
+    }
+    return refs, {name: float(name[2]) for name in refs}
+
+
+def test_reference_fit_is_bounded_where_the_unbounded_fit_is_impossible():
+    from scipy.optimize import lsq_linear
+
+    from hyperspy_fe_ml.classical import (
+        REFERENCE_AT_BOUND,
+        REFERENCE_MISFIT,
+        _linear_terms,
+    )
+
+    s = _offset_fe3_spectrum(1.5)  # an uncalibrated axis, as measured standards have
+    refs, valences = _site_references()
+    free = s.fit_fe_references(refs, valences=valences, nonnegative=False)
+    # The case is real: HyperSpy's unbounded fit gives an impossible Fe3+ fraction.
+    assert float(free["fe3_fraction"].data[0]) > 1.5
+    assert free["flags"].data[0] == 0
+    with pytest.warns(UserWarning, match="references do not describe this spectrum"):
+        bounded = s.fit_fe_references(refs, valences=valences)
+    # Pure Fe3+: the bounded fit gets it right.
+    assert float(bounded["fe3_fraction"].data[0]) == pytest.approx(1.0)
+    assert 2.0 <= float(bounded["valence"].data[0]) <= 3.0
+    weights = np.array([float(bounded[f"weight_{n}"].data[0]) for n in refs])
+    assert np.all(weights >= 0.0) and np.any(weights == 0.0)
+    fractions = [float(bounded[f"fraction_{n}"].data[0]) for n in refs]
+    assert all(0.0 <= f <= 1.0 for f in fractions)
+    assert sum(fractions) == pytest.approx(1.0)
+    assert bounded["flags"].data[0] == REFERENCE_AT_BOUND | REFERENCE_MISFIT
+    assert "lsq_linear" in bounded.provenance["optimizer"]
+
+    # The weights are the bounded least-squares optimum of the same problem.
+    clean = s.remove_fe_background().isig[704.0:727.0]
+    fit_energy = clean.axes_manager.signal_axes[0].axis
+    patterns = np.array([np.interp(fit_energy, e, y) for e, y in refs.values()])
+    design = np.concatenate([patterns, _linear_terms(fit_energy)]).T
+    lower = np.array([0.0] * 4 + [-np.inf] * 2)
+    best = lsq_linear(design, clean.data[0], bounds=(lower, np.inf), method="bvls")
+    np.testing.assert_allclose(weights, best.x[:4], rtol=1e-3, atol=1e-3 * best.x.max())
+    relative = np.sqrt(np.mean(best.fun**2) / np.mean(clean.data[0] ** 2))
+    assert float(bounded["residual"].data[0]) == pytest.approx(relative, rel=1e-3)
+    # Held at the bound, the fit is worse than the unbounded one, never better.
+    assert float(bounded["residual"].data[0]) >= float(free["residual"].data[0])
+
+
+def test_reference_fit_inside_the_bounds_is_hyperspys_fit():
+    s = _mixture_image(FRACTIONS[:, 1:])  # mixtures, no pure end member
+    refs = {"FeO": (REF_ENERGY, FE2), "Fe2O3": (REF_ENERGY, FE3)}
+    valences = {"FeO": 2, "Fe2O3": 3}
+    bounded = s.fit_fe_references(refs, valences=valences)
+    free = s.fit_fe_references(refs, valences=valences, nonnegative=False)
+    assert not np.any(bounded["flags"].data)
+    for name in bounded:
+        np.testing.assert_array_equal(bounded[name].data, free[name].data)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "fe3", "flag", "match"),
+    [(15.6, 1.0, 2, "above the universal curve"), (1.2, 0.0, 1, "below the universal")],
+)
+def test_white_line_ratio_off_the_curve_is_clipped_flagged_and_said(
+    ratio, fe3, flag, match
+):
+    fractions = np.array([[0.5]])
+    s = _white_line_image(fractions)
+    # Rebuild with the given ratio instead of the curve's.
+    box = ((ENERGY >= 708.3) & (ENERGY <= 710.7)).astype(float)
+    s.data[0, 0] += 40.0 * (ratio - _curve(0.5)) * box
+    with pytest.warns(UserWarning, match=match):
+        maps = s.estimate_fe3_fraction_white_line()
+    assert float(maps["white_line_ratio"].data[0, 0]) == pytest.approx(ratio, rel=0.01)
+    assert float(maps["fe3_fraction"].data[0, 0]) == fe3
+    assert int(maps["flags"].data[0, 0]) == flag
+    assert "clipped" in maps.provenance["flags"][str(flag)]

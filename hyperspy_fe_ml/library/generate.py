@@ -311,10 +311,20 @@ def add_simulate_command(subparsers: Any) -> None:
         default="fe_l23_multiplet_v1.npz",
         help="output .npz file (default: %(default)s)",
     )
-    p.add_argument("--valences", type=int, nargs="+", default=[2, 3], choices=[2, 3])
+    p.add_argument(
+        "--valences",
+        type=int,
+        nargs="+",
+        default=[2, 3],
+        choices=[2, 3],
+        help="Fe valences to simulate (default: 2 3)",
+    )
     p.add_argument("--batch-size", type=int, default=4, help="sets per Dask task")
     p.add_argument(
-        "--limit", type=int, default=None, help="only the first N sets (a quick test)"
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N sets, a quick test (default: all)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate_command)

@@ -87,7 +87,7 @@ def build_training_data(
     >>> data.train[0].shape[1], len(data.test[1])
     (300, 4)
     """
-    from hyperspy_fe_ml.signals import CANONICAL_ENERGY_EV
+    from hyperspy_fe_ml.signal_tools import CANONICAL_ENERGY_EV
 
     energy = CANONICAL_ENERGY_EV if energy is None else np.asarray(energy, float)
     set_ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)
