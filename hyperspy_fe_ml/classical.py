@@ -270,8 +270,9 @@ def fit_fe_references(
         "method": "hyperspy_fe_ml.fit_fe_references",
         "optimizer": (
             "HyperSpy linear fitting: ScalableFixedPattern, lstsq; pixels with a "
-            "negative reference weight refitted with scipy.optimize.lsq_linear "
-            "(bounded-variable least squares, reference weights >= 0)"
+            "negative reference weight refitted with the reference weights >= 0 "
+            "(exact: the best feasible least-squares fit over every subset of "
+            "references)"
             if nonnegative
             else "HyperSpy linear fitting: ScalableFixedPattern, lstsq"
         ),
@@ -447,7 +448,7 @@ def _mlls_block(
     With ``nonnegative``, the weights of the ``n_refs`` references (the first
     patterns; the others are the offset and slope) are bounded at zero: pixels whose
     unbounded fit (HyperSpy's, vectorised) gives one of them below zero are
-    refitted with bounds (``scipy.optimize.lsq_linear``); where the unbounded
+    refitted with bounds (:func:`_bounded_weights`); where the unbounded
     solution is inside the bounds, it is the bounded one too.
 
     Returns shape ``(pixels, n_patterns + 2)``: the weights, the RMS residual
@@ -502,14 +503,62 @@ def _mlls_block(
     return out
 
 
+#: Most references whose bounded fit is solved by trying every active set (2**n
+#: small least-squares problems, vectorised over pixels); more go pixel by pixel.
+MAX_ENUMERATED_REFERENCES = 8
+
+
 def _bounded_weights(
     patterns: np.ndarray, spectra: np.ndarray, n_nonnegative: int
 ) -> np.ndarray:
     """Least-squares weights with the first ``n_nonnegative`` held at or above 0.
 
-    One small bounded problem per spectrum (``scipy.optimize.lsq_linear``, exact
-    for these sizes); the other weights (offset and slope) are free.
+    The other weights (offset and slope) are free. The bounded optimum is the
+    unbounded least-squares fit over the references it keeps, and it is feasible;
+    every other feasible subset fit is a feasible point, so no better. For up to
+    :data:`MAX_ENUMERATED_REFERENCES` references every subset is fitted at once for
+    all pixels (``numpy.linalg.lstsq`` with many right-hand sides) and the best
+    feasible fit of each pixel kept; beyond, one ``scipy.optimize.lsq_linear``
+    problem per pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> patterns = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    >>> _bounded_weights(patterns, np.array([[2.0, -1.0, 3.0]]), 2).round(6)
+    array([[2.5, 0. ]])
     """
+    spectra = np.atleast_2d(spectra)
+    n_patterns = patterns.shape[0]
+    if n_nonnegative > MAX_ENUMERATED_REFERENCES:
+        return _bounded_weights_per_pixel(patterns, spectra, n_nonnegative)
+    free = list(range(n_nonnegative, n_patterns))
+    rhs = spectra.T
+    best = np.zeros((len(spectra), n_patterns))
+    best_cost = np.full(len(spectra), np.inf)
+    for subset in range(2**n_nonnegative):
+        kept = [k for k in range(n_nonnegative) if subset >> k & 1]
+        columns = kept + free
+        if not columns:
+            cost = np.sum(spectra**2, axis=1)
+            weights = np.zeros((0, len(spectra)))
+        else:
+            design = patterns[columns].T
+            weights = np.linalg.lstsq(design, rhs, rcond=None)[0]
+            cost = np.sum((rhs - design @ weights) ** 2, axis=0)
+        feasible = np.all(weights[: len(kept)] >= 0.0, axis=0)
+        better = feasible & (cost < best_cost)
+        if np.any(better):
+            best[better] = 0.0
+            best[np.ix_(better, columns)] = weights[:, better].T
+            best_cost[better] = cost[better]
+    return best
+
+
+def _bounded_weights_per_pixel(
+    patterns: np.ndarray, spectra: np.ndarray, n_nonnegative: int
+) -> np.ndarray:
+    """:func:`_bounded_weights` by one ``scipy.optimize.lsq_linear`` per pixel."""
     from scipy.optimize import lsq_linear
 
     lower = np.full(patterns.shape[0], -np.inf)

@@ -286,7 +286,7 @@ def test_reference_fit_is_bounded_where_the_unbounded_fit_is_impossible():
     assert all(0.0 <= f <= 1.0 for f in fractions)
     assert sum(fractions) == pytest.approx(1.0)
     assert bounded["flags"].data[0] == REFERENCE_AT_BOUND | REFERENCE_MISFIT
-    assert "lsq_linear" in bounded.provenance["optimizer"]
+    assert "weights >= 0" in bounded.provenance["optimizer"]
 
     # The weights are the bounded least-squares optimum of the same problem.
     clean = s.remove_fe_background().isig[704.0:727.0]
@@ -331,3 +331,28 @@ def test_white_line_ratio_off_the_curve_is_clipped_flagged_and_said(
     assert float(maps["fe3_fraction"].data[0, 0]) == fe3
     assert int(maps["flags"].data[0, 0]) == flag
     assert "clipped" in maps.provenance["flags"][str(flag)]
+
+
+def test_bounded_weights_by_active_sets_equal_bounded_least_squares():
+    from hyperspy_fe_ml.classical import (
+        _bounded_weights,
+        _bounded_weights_per_pixel,
+        _linear_terms,
+    )
+
+    energy = np.arange(704.0, 727.0, 0.1)
+    refs, _ = _site_references()
+    patterns = np.array([np.interp(energy, e, y) for e, y in refs.values()])
+    patterns = np.concatenate([patterns, _linear_terms(energy)])
+    rng = np.random.default_rng(5)
+    # Random mixtures, some with negative amounts, plus noise and a tilt.
+    true = rng.normal(0.3, 0.6, size=(200, patterns.shape[0]))
+    spectra = true @ patterns + rng.normal(0.0, 0.02, size=(200, energy.size))
+    fast = _bounded_weights(patterns, spectra, 4)
+    slow = _bounded_weights_per_pixel(patterns, spectra, 4)
+    assert np.all(fast[:, :4] >= 0.0)
+    assert np.any(fast[:, :4] == 0.0) and np.any(true[:, :4] < 0.0)
+    cost = np.sum((spectra - fast @ patterns) ** 2, axis=1)
+    cost_slow = np.sum((spectra - slow @ patterns) ** 2, axis=1)
+    np.testing.assert_allclose(cost, cost_slow, rtol=1e-6)
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
