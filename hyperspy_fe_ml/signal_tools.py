@@ -173,12 +173,26 @@ def typical_spectrum(signal: BaseSignal) -> np.ndarray:
     else:
         flat = np.asarray(data).reshape(-1, n_channels)
         sample = flat[:: max(1, flat.shape[0] // MAX_CHECK_SPECTRA)]
-    sample = np.asarray(sample, dtype=np.float64)
+    sample = np.asarray(sample)
+    if not (
+        np.issubdtype(sample.dtype, np.floating)
+        or np.issubdtype(sample.dtype, np.integer)
+    ):
+        sample = sample.astype(np.float64)
     finite = np.isfinite(sample).all(axis=1)
     if finite.sum() >= 0.5 * len(sample):
-        # Most rows finite: the plain median of those (a partition per channel,
-        # several times faster than nanmedian's row-by-row path).
-        return np.median(np.ascontiguousarray(sample[finite].T), axis=1)
+        # Most rows finite: the plain median of those, a partition per channel in
+        # the data's own type (several times faster than nanmedian's row-by-row
+        # path, and no float64 copy), the two middle values averaged in float64.
+        rows = np.ascontiguousarray(sample[finite].T)
+        half = rows.shape[1] // 2
+        if rows.shape[1] % 2:
+            return np.partition(rows, half, axis=1)[:, half].astype(np.float64)
+        middle = np.partition(rows, (half - 1, half), axis=1)
+        return 0.5 * (
+            middle[:, half - 1].astype(np.float64) + middle[:, half].astype(np.float64)
+        )
+    sample = sample.astype(np.float64)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channels
         return np.nanmedian(sample, axis=0)
