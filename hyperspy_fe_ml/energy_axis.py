@@ -221,16 +221,21 @@ def check_energy_axis(
             "offset, fix its calibration (`axes_manager.signal_axes[0].offset`); "
             "or pass a narrower `required_range` if you know what you do."
         )
+    _check_white_line_channels(energy, lo, hi)
+    return energy
+
+
+def _check_white_line_channels(energy: np.ndarray, lo: float, hi: float) -> None:
+    """Raise unless ``[lo, hi]`` holds :data:`MIN_WHITE_LINE_CHANNELS` channels."""
     n_window = int(np.count_nonzero((energy >= lo) & (energy <= hi)))
     if n_window < MIN_WHITE_LINE_CHANNELS:
         raise ValueError(
             f"The energy axis has {n_window} channels in the white-line window "
-            f"{lo:g}–{hi:g} eV; Fe L2,3 analysis needs at least "
+            f"{lo:.2f}–{hi:.2f} eV; Fe L2,3 analysis needs at least "
             f"{MIN_WHITE_LINE_CHANNELS} (a dispersion of "
             f"{(hi - lo) / MIN_WHITE_LINE_CHANNELS:.2f} eV/channel or finer) to "
             "read the L3 multiplet. Record with a finer dispersion."
         )
-    return energy
 
 
 def inspect_fe_l23(
@@ -479,15 +484,7 @@ def check_contract_range(energy: np.ndarray, l3: float) -> tuple[float, float]:
             "lines; if the axis is offset, that is fine — the range moves with the "
             "edge."
         )
-    n_window = int(np.count_nonzero((energy >= need[0]) & (energy <= need[1])))
-    if n_window < MIN_WHITE_LINE_CHANNELS:
-        raise ValueError(
-            f"The energy axis has {n_window} channels in the white-line window "
-            f"{need[0]:.2f}–{need[1]:.2f} eV; Fe L2,3 analysis needs at least "
-            f"{MIN_WHITE_LINE_CHANNELS} (a dispersion of "
-            f"{(need[1] - need[0]) / MIN_WHITE_LINE_CHANNELS:.2f} eV/channel or "
-            "finer) to read the L3 multiplet. Record with a finer dispersion."
-        )
+    _check_white_line_channels(energy, *need)
     return need
 
 
