@@ -227,3 +227,16 @@ def test_a_noise_free_spectrum_has_an_unbounded_edge_snr():
         )
         assert flags[0] == 0 and np.isfinite(centroid[0])
         assert snr[0] > 1e4
+
+
+def test_row_max_is_the_maximum_of_any_slice_and_skips_nan():
+    from hyperspy_fe_ml.kernels.model_inputs import _row_max
+
+    rng = np.random.default_rng(4)
+    row = rng.normal(size=37).astype(np.float32)
+    for lo, hi in ((0, 37), (3, 10), (5, 6), (0, 3), (36, 37)):
+        for f in (_row_max, _row_max.py_func):
+            assert f(row, lo, hi) == row[lo:hi].max()
+    row[7] = np.nan
+    assert _row_max(row, 0, 37) == np.nanmax(row)
+    assert _row_max(row, 4, 4) == -np.inf

@@ -87,23 +87,50 @@ _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
+def _row_max(row, lo: int, hi: int) -> float:
+    """Largest of ``row[lo:hi]`` as float (NaN ignored; -inf when none).
+
+    Four independent running maxima: one alone is a chain of dependent
+    comparisons (a maximum that must not lose NaN does not vectorise), four
+    overlap — twice as fast over a 1000-channel spectrum.
+    """
+    a0 = a1 = a2 = a3 = -np.inf
+    k = lo
+    while k + 4 <= hi:
+        v0 = float(row[k])
+        v1 = float(row[k + 1])
+        v2 = float(row[k + 2])
+        v3 = float(row[k + 3])
+        a0 = v0 if v0 > a0 else a0
+        a1 = v1 if v1 > a1 else a1
+        a2 = v2 if v2 > a2 else a2
+        a3 = v3 if v3 > a3 else a3
+        k += 4
+    top = max(max(a0, a1), max(a2, a3))
+    while k < hi:
+        v = float(row[k])
+        top = v if v > top else top
+        k += 1
+    return top
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> int:
     """Flag bits of one raw spectrum over channels ``[lo, hi)``."""
     n = hi - lo
     if n <= 0:
         return FLAG_EMPTY
+    top = _row_max(row, lo, hi)
     # One branch-free pass (it vectorises): a non-finite value turns ``poison``
     # into NaN, since inf * 0 and NaN * 0 are NaN.
     poison = 0.0
     n_negative = 0
     n_zero = 0
-    top = -np.inf
     for k in range(lo, hi):
         v = float(row[k])
         poison += v * 0.0
         n_negative += v < 0.0
         n_zero += v == 0.0
-        top = max(top, v)
     if poison != 0.0:
         return FLAG_NOT_FINITE
     if n_zero == n:
