@@ -371,11 +371,10 @@ def inspect_fe_l23(
     background = "pre-edge mean" if background_removed else "power law"
     if not background_removed and pre_edge is None and short_pre_edge:
         window, background = _short_pre_edge_window(energy, window, nominal)
-    if not background_removed:
+    # A power law (not the fixed-exponent fallback) needs room for its fit.
+    if background == "power law":
         width = 0.0 if window is None else window[1] - max(window[0], low)
-        if background == "fixed-exponent power law":
-            pass
-        elif width < MIN_PRE_EDGE_WIDTH_EV:
+        if width < MIN_PRE_EDGE_WIDTH_EV:
             raise ValueError(
                 f"These spectra still carry their background (pre-edge level "
                 f"well above zero), but the energy axis starts at {low:.2f} eV, "

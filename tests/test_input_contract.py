@@ -146,7 +146,7 @@ def test_an_axis_short_of_the_white_lines_names_the_range_found_and_needed(stand
 
 def test_a_spectrum_image_with_an_offset_axis_keeps_its_l3_map(standard):
     raw, valence, centroid = standard
-    image = np.stack([raw, raw[::-1] * 0 + raw.mean()])  # an edge and no edge
+    image = np.stack([raw, np.full_like(raw, raw.mean())])  # an edge and no edge
     maps = _signal(ENERGY - 6.0, image).predict_fe_state()
     assert maps["valence"].data[0] == pytest.approx(valence, abs=0.1)
     assert maps["l3_centroid"].data[0] == pytest.approx(centroid - 6.0, abs=0.15)
