@@ -210,6 +210,84 @@ def predict_fe_state(
     return FeStateMaps(signals, provenance)
 
 
+def model_input_spectra(
+    signal: BaseSignal,
+    model: FeStateModel | str | Path | None = None,
+    *,
+    background_removed: bool | None = None,
+    pre_edge: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray, PredictionPlan]:
+    """The spectra as the model reads them, before its standardisation.
+
+    The same planning and kernel as :func:`predict_fe_state`: background removed
+    (or not), resampled onto ``model.energy`` (the window moved with an offset
+    axis), missing ends held, normalised by the white-line integral about the L3
+    centroid and shifted to put that centroid at
+    :data:`~hyperspy_fe_ml.model.L3_ALIGN_EV`.
+    Experimental standards enter training, and the library is compared with
+    them, in this form.
+
+    Parameters
+    ----------
+    signal
+        An Fe L2,3 signal (eager or lazy; a lazy one is computed).
+    model
+        The model whose grid and windows are used (default: the shipped one).
+    background_removed, pre_edge
+        As for :func:`predict_fe_state`.
+
+    Returns
+    -------
+    aligned
+        Shape ``(n_pixels, model.n_channels)``, float64; NaN rows where no L3
+        line is found.
+    flags
+        Quality flags per pixel
+        (:data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_NAMES`).
+    plan
+        The preprocessing that was applied.
+
+    Examples
+    --------
+    >>> import numpy as np, hyperspy.api as hs
+    >>> from hyperspy_fe_ml.library import reference_spectrum
+    >>> e = np.arange(695.0, 740.0, 0.1)
+    >>> s = hs.signals.Signal1D(reference_spectrum(3, "Oh", e) + 0.01)
+    >>> s.axes_manager[-1].offset, s.axes_manager[-1].scale = 695.0, 0.1
+    >>> s.axes_manager[-1].units = "eV"
+    >>> aligned, flags, plan = model_input_spectra(s, background_removed=True)
+    >>> aligned.shape[1] == load_default_model().n_channels, int(flags[0])
+    (True, 0)
+    """
+    check_data(signal)
+    model = _resolve_model(model)
+    energy = np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
+    plan, _ = _plan(signal, model, background_removed, pre_edge, None, False)
+    data = np.asarray(compute_array(as_spectrum_blocks(signal.data), False))
+    spectra = np.ascontiguousarray(data.reshape(-1, data.shape[-1]))
+    zeros, ones = np.zeros(model.n_channels), np.ones(model.n_channels)
+    aligned, _, _, _, flags = prepare_model_inputs(
+        energy,
+        spectra,
+        plan.pre_edge[0],
+        plan.pre_edge[1],
+        BACKGROUNDS[plan.background],
+        model.energy,
+        plan.axis_offset,
+        plan.edge_window[0],
+        plan.edge_window[1],
+        L3_CENTROID_WINDOW_EV,
+        L3_CENTROID_HALF_WIDTH_EV,
+        L3_CENTROID_STEPS,
+        NORMALISATION_SPAN_EV,
+        L3_ALIGN_EV,
+        zeros,
+        ones,
+        plan.saturation,
+    )
+    return np.asarray(aligned, dtype=np.float64), np.asarray(flags), plan
+
+
 # -- per block ------------------------------------------------------------------------
 
 
