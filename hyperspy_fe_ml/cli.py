@@ -321,11 +321,69 @@ def _train(args: argparse.Namespace) -> int:
         f"calibration spectra from the shipped library, seed {settings.seed}"
     )
     model, data = train_model(settings, show_progressbar=not args.quiet)
+    if args.standards is not None:
+        model = _adapt_to_standards(model, data, args.standards, settings)
     path = model.save(args.output)
     p = model.predict(data.test[0])
     rmse = float(((p["valence"] - data.test[1][:, 0]) ** 2).mean() ** 0.5)
     print(f"held-out test valence RMSE {rmse:.3f} ({len(data.test[0])} spectra)")
     print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _adapt_to_standards(model, data, folder: str, settings):
+    """``fe-ml train --standards``: the library model adapted to the standards."""
+    from hyperspy_fe_ml.training.adapt import AdaptSettings, adapt_model
+    from hyperspy_fe_ml.training.refine import RefineSettings
+    from hyperspy_fe_ml.training.standards import load_training_standards
+
+    try:
+        standards = load_training_standards(folder, model)
+    except ValueError as error:
+        raise CommandLineError(str(error)) from None
+    for name, why in standards.skipped.items():
+        print(f"standard {name} not used: {why}")
+    n = RefineSettings().n_adapt_library
+    print(
+        f"adapting to {len(standards)} standards of "
+        f"{len(set(standards.groups))} compounds ({n} library spectra kept in view)"
+    )
+    return adapt_model(
+        model,
+        standards,
+        data.train[0][:n],
+        data.train[1][:n],
+        data.set_ids["train"],
+        AdaptSettings(),
+        dataset=settings.dataset,
+    )
+
+
+def _refine(args: argparse.Namespace) -> int:
+    from hyperspy_fe_ml.training.refine import RefineSettings, refine
+
+    if not Path(args.standards).is_dir():
+        raise CommandLineError(
+            f"--standards {args.standards}: not a folder; give the folder of "
+            "labelled standards (.csv with '# valence:' and '# td_fraction:' "
+            "headers, or .msa)"
+        )
+    settings = RefineSettings(
+        budget=args.budget,
+        n_train=args.n_train,
+        adapt=not args.no_adapt,
+        loco=not args.no_loco,
+        seed=args.seed,
+    )
+    report = refine(
+        args.standards,
+        args.output,
+        settings,
+        library=args.library,
+        show_progressbar=not args.quiet,
+        log=lambda line: print(f"fe-ml refine: {line}"),
+    )
+    print(f"wrote {report}")
     return 0
 
 
@@ -467,8 +525,65 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         name = option[2:].replace("-", "_")
         train.add_argument(option, type=int, default=getattr(defaults, name), help=text)
+    train.add_argument(
+        "--standards",
+        default=None,
+        help="folder of labelled measured standards to adapt the model to after "
+        "the library training (.csv with '# valence:' and '# td_fraction:' "
+        "headers, or .msa; default: none, library only)",
+    )
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
+
+    from hyperspy_fe_ml.training.refine import RefineSettings
+
+    refine_defaults = RefineSettings()
+    refine = add_command(
+        "refine",
+        help="one verify-refine-retrain cycle against measured standards",
+        description=(
+            "Match each standard to the library, compute new multiplet sets "
+            "(edrixs) around the best matches within a budget, extend the library, "
+            "retrain, adapt to the standards, validate leave-one-compound-out and "
+            "write a report. Every step is saved in the output folder; run the "
+            "same command again to resume."
+        ),
+    )
+    refine.add_argument(
+        "--standards", required=True, help="folder of labelled measured standards"
+    )
+    refine.add_argument("-o", "--output", default="fe-ml-refine", help="run folder")
+    refine.add_argument(
+        "--budget",
+        type=int,
+        default=refine_defaults.budget,
+        help="new parameter sets at most",
+    )
+    refine.add_argument(
+        "--n-train",
+        type=int,
+        default=refine_defaults.n_train,
+        help="library training spectra of the retrained model",
+    )
+    refine.add_argument(
+        "--library",
+        default=None,
+        help="library .npz to refine (default: the shipped one; give a previous "
+        "run's library.npz to go round again)",
+    )
+    refine.add_argument(
+        "--seed", type=int, default=refine_defaults.seed, help="seed of the training"
+    )
+    refine.add_argument(
+        "--no-adapt", action="store_true", help="do not adapt to the standards"
+    )
+    refine.add_argument(
+        "--no-loco",
+        action="store_true",
+        help="skip the leave-one-compound-out validation",
+    )
+    refine.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    refine.set_defaults(func=_refine)
 
     evaluate = add_command(
         "evaluate",

@@ -33,6 +33,7 @@ __all__ = [
     "LIBRARY_FILENAME",
     "SCHEMA_VERSION",
     "MultipletLibrary",
+    "library_for",
     "load_library",
     "shipped_library_path",
 ]
@@ -295,6 +296,22 @@ def _check_layout(
             f"{path} is not a consistent multiplet library: {'; '.join(problems)}. "
             + fix
         )
+
+
+@lru_cache(maxsize=4)
+def library_for(path: str | None = None) -> MultipletLibrary:
+    """The library in ``path`` (read once, then cached), or the shipped one.
+
+    Training code names its library by path (``DatasetSettings.library``) so that
+    the settings stay plain data that Dask tasks and JSON carry; ``None`` is the
+    shipped library.
+
+    Examples
+    --------
+    >>> library_for(None) is load_library()
+    True
+    """
+    return load_library() if path is None else read_library(path)
 
 
 @lru_cache(maxsize=1)

@@ -69,6 +69,17 @@ class DatasetSettings:
         input contract reads spectra from 3 eV below the L3 maximum (about 3.9 eV
         below the centroid) to 2 eV above the L2 maximum (at least 13.9 eV
         above it); the ranges reach a little past both.
+    library
+        Path of the multiplet library to draw from (one written by ``fe-ml
+        refine``), or None for the shipped one.
+    fe3_shift
+        Range of the shift of the Fe3+ components against the Fe2+ ones within
+        a mixture, eV, drawn per mixture. The library's Fe2+/Fe3+ offset comes
+        from chlorides (L3 maxima 2.06 eV apart, ``library.calibration``); in
+        oxides the chemical shift is 1.5–1.7 eV (PHYSICS.md; van Aken et al.
+        1998: 707.8 / 709.5 eV), so mixed-valence spectra (magnetite) are drawn
+        with the two valences 1.45–2.1 eV apart. Single-valence spectra are
+        aligned on their own L3 line and do not see it.
     """
 
     component_probabilities: tuple[float, float, float] = COMPONENT_PROBABILITIES
@@ -83,12 +94,15 @@ class DatasetSettings:
     crop_probability: float = 0.4
     crop_low: tuple[float, float] = (-9.0, -3.3)
     crop_high: tuple[float, float] = (13.0, 21.0)
+    fe3_shift: tuple[float, float] = (-0.6, 0.05)
+    library: str | None = None
 
 
 def split_parameter_sets(
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     names: Sequence[str] = ("train", "calibration", "test"),
+    library: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Split the library's parameter sets, stratified by valence and symmetry.
 
@@ -100,6 +114,8 @@ def split_parameter_sets(
         Seed of the shuffle.
     names
         Names of the splits.
+    library
+        Path of the library (None: the shipped one).
 
     Returns
     -------
@@ -116,7 +132,7 @@ def split_parameter_sets(
     >>> bool(set(splits["train"]).isdisjoint(splits["test"]))
     True
     """
-    from hyperspy_fe_ml.library.shipped import load_library
+    from hyperspy_fe_ml.library.shipped import library_for
 
     if len(fractions) != len(names):
         raise ValueError("give one fraction per split name")
@@ -124,7 +140,7 @@ def split_parameter_sets(
     if np.any(weights < 0) or weights.sum() <= 0:
         raise ValueError(f"fractions {fractions} must be >= 0 and not all zero")
     weights = weights / weights.sum()
-    table = load_library().table
+    table = library_for(library).table
     rng = np.random.default_rng(seed)
     out: dict[str, list[int]] = {name: [] for name in names}
     groups = sorted(
@@ -231,9 +247,9 @@ def draw_mixtures(
         ``components`` (``(n, 3)`` set ids, −1 where unused).
     """
     from hyperspy_fe_ml.library.reference import broaden_library
-    from hyperspy_fe_ml.library.shipped import load_library
+    from hyperspy_fe_ml.library.shipped import library_for
 
-    library = load_library()
+    library = library_for(settings.library)
     table = library.table
     set_ids = np.asarray(set_ids, dtype=np.int64)
     if set_ids.size == 0:
@@ -253,6 +269,7 @@ def draw_mixtures(
         name: rng.uniform(*getattr(settings, name), n)
         for name in ("fwhm_l3", "fwhm_l2", "resolution", "step")
     }
+    fe3_shift = rng.uniform(*settings.fe3_shift, n)
     spectra = np.zeros((n, energy.size))
     valence = np.zeros((n, k_max))
     coordination_number = np.zeros((n, k_max))
@@ -266,6 +283,7 @@ def draw_mixtures(
             rows,
             energy,
             **{name: values[used] for name, values in broadening.items()},
+            shift=np.where(table["valence"][rows] == 3, fe3_shift[used], 0.0),
             library=library,
         )
         valence[used, k] = table["valence"][rows]

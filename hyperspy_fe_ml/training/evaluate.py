@@ -8,7 +8,7 @@ standards next to the classical white-line ratio.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -202,11 +202,11 @@ def condition_metrics(
     dict
         Label → :class:`TestMetrics`.
     """
-    from hyperspy_fe_ml.library.shipped import load_library
+    from hyperspy_fe_ml.library.shipped import library_for
     from hyperspy_fe_ml.training.dataset import with_augmentation
 
     settings = DatasetSettings() if settings is None else settings
-    coordination = load_library().table["coordination"]
+    coordination = library_for(settings.library).table["coordination"]
     out = {}
     for k, (label, ranges) in enumerate(conditions.items()):
         x, y, meta = make_dataset(
@@ -221,7 +221,11 @@ def condition_metrics(
 
 
 def evaluate_standards(
-    model: FeStateModel, directory: str | Path, *, energy_calibrated: bool = False
+    model: FeStateModel,
+    directory: str | Path,
+    *,
+    energy_calibrated: bool = False,
+    files: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Predict each experimental standard in ``directory``; add its white-line ratio.
 
@@ -231,6 +235,8 @@ def evaluate_standards(
     background-removed, cropped or offset — as a user would; its
     background-subtracted spectrum on its own energy axis gives the van Aken &
     Liebscher Fe3+ fraction where the axis covers the ratio's fixed windows.
+
+    ``files`` (file names) restricts the evaluation to those standards.
 
     Returns
     -------
@@ -248,9 +254,12 @@ def evaluate_standards(
 
     rows = []
     for standard in read_standards_dir(directory):
+        name = Path(standard.metadata.get("file", standard.identifier)).name
+        if files is not None and name not in files:
+            continue
         signal = standard.to_signal()
         row: dict[str, Any] = {
-            "file": Path(standard.metadata.get("file", standard.identifier)).name,
+            "file": name,
             "compound": standard.metadata.get("compound", standard.identifier),
             "nominal_valence": standard.valence,
             "nominal_td_fraction": standard.td_fraction,

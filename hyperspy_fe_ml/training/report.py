@@ -92,7 +92,7 @@ def evaluate_model(
     pathlib.Path
         The card.
     """
-    from hyperspy_fe_ml.library.shipped import load_library
+    from hyperspy_fe_ml.library.shipped import library_for
 
     model = (
         load_default_model() if model_path is None else FeStateModel.load(model_path)
@@ -100,7 +100,8 @@ def evaluate_model(
     settings = training_settings_of(model)
     if n_test is not None:
         settings = TrainingSettings(**{**vars(settings), "n_test": n_test})
-    coordination = load_library().table["coordination"]
+    library = settings.dataset.library
+    coordination = library_for(library).table["coordination"]
 
     data = None
     families = []
@@ -115,7 +116,9 @@ def evaluate_model(
         test = data.test
         families = compare_families(data, seed=settings.seed)
     else:
-        ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)
+        ids = split_parameter_sets(
+            settings.split_fractions, seed=settings.seed, library=library
+        )
         seed = np.random.SeedSequence(settings.seed).spawn(3)[2]
         test = make_dataset(
             settings.n_test,
@@ -125,9 +128,9 @@ def evaluate_model(
             settings.dataset,
             show_progressbar=show_progressbar,
         )
-    test_ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)[
-        "test"
-    ]
+    test_ids = split_parameter_sets(
+        settings.split_fractions, seed=settings.seed, library=library
+    )["test"]
     # Signal-to-noise >= 10 at the L3 maximum: dose >= 100 (1 + background) with a
     # background up to 2 times the L3 maximum.
     high_snr = make_dataset(
@@ -183,6 +186,7 @@ def evaluate_model(
             data,
             {"SNR >= 10": high_snr, "calibrated": calibrated},
             str(standards) if standards else None,
+            library=library,
         )
 
     text = model_card(

@@ -90,7 +90,9 @@ def build_training_data(
     from hyperspy_fe_ml.signal_tools import CANONICAL_ENERGY_EV
 
     energy = CANONICAL_ENERGY_EV if energy is None else np.asarray(energy, float)
-    set_ids = split_parameter_sets(settings.split_fractions, seed=settings.seed)
+    set_ids = split_parameter_sets(
+        settings.split_fractions, seed=settings.seed, library=settings.dataset.library
+    )
     seeds = np.random.SeedSequence(settings.seed).spawn(3)
     splits = {}
     for (name, n), seed in zip(
@@ -127,11 +129,11 @@ def train_model(
     data : TrainingData
         The data it was trained, calibrated and can be tested on.
     """
-    from hyperspy_fe_ml.library.shipped import load_library
+    from hyperspy_fe_ml.library.shipped import library_for
 
     if data is None:
         data = build_training_data(settings, show_progressbar=show_progressbar)
-    library = load_library()
+    library = library_for(settings.dataset.library)
     start = time.perf_counter()
     model = fit_fe_state_model(
         data.energy,
@@ -251,6 +253,7 @@ def compare_energy_inputs(
     standards: str | None = None,
     *,
     n_train: int | None = COMPARE_N_TRAIN,
+    library: str | None = None,
 ) -> list[dict[str, Any]]:
     """Fit a shape-only and an absolute-energy model on the same spectra; score both.
 
@@ -266,6 +269,8 @@ def compare_energy_inputs(
         Folder of measured standards to score both on (``None``: not scored).
     n_train
         Training spectra of both fits.
+    library
+        Path of the multiplet library the data were drawn from (None: shipped).
 
     Returns
     -------
@@ -275,13 +280,13 @@ def compare_energy_inputs(
         ``standards_mae`` and ``standards_within`` (share within ±0.25; NaN
         without standards).
     """
-    from hyperspy_fe_ml.library.shipped import load_library
+    from hyperspy_fe_ml.library.shipped import library_for
     from hyperspy_fe_ml.training.evaluate import evaluate_standards, score_test_set
 
     x_train, y_train, _ = data.train
     if n_train is not None:
         x_train, y_train = x_train[:n_train], y_train[:n_train]
-    coordination = load_library().table["coordination"]
+    coordination = library_for(library).table["coordination"]
     rows = []
     for label, absolute in (
         ("shape only (shipped)", False),
