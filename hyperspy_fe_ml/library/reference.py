@@ -201,6 +201,7 @@ def broaden_library(
     zero: np.ndarray | None = None,
     energy_scale: float | None = None,
     method: str = "fft",
+    l3_width_slope: np.ndarray | None = None,
 ) -> np.ndarray:
     """Calibrated, broadened spectra of library rows on an energy axis.
 
@@ -209,7 +210,9 @@ def broaden_library(
     with Lorentzians (``fwhm_l3``/``fwhm_l2``) and a Gaussian (``resolution``) on a
     0.02 eV grid, given a 2:1 continuum step of height ``step`` at the intensity
     centroids of the L3 and L2 sticks, and averaged over the channels of
-    ``energy``.
+    ``energy``. With ``l3_width_slope`` the L3 Lorentzian FWHM grows linearly with
+    the energy above the first significant L3 line (the continuum step keeps
+    ``fwhm_l3``).
 
     Parameters
     ----------
@@ -230,11 +233,25 @@ def broaden_library(
         spectrum); ``"direct"``: every Lorentzian integrated over every channel
         (:func:`~hyperspy_fe_ml.kernels.broaden.broaden_sticks`, ~3 ms). They agree
         to about 1e-3 of the L3 maximum.
+    l3_width_slope
+        Per-spectrum growth of the L3 FWHM, eV per eV above the first significant
+        L3 line (:func:`~hyperspy_fe_ml.kernels.broaden.l3_reference_energy`),
+        shape ``(n,)``, >= 0; None: one L3 width (0). Costs about 0.5-1 ms more
+        per spectrum on the FFT path (docs/library.md).
 
     Returns
     -------
     numpy.ndarray
         Shape ``(n, channels)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.arange(700.0, 730.0, 0.05)
+    >>> y = broaden_library([0, 0], e, fwhm_l3=0.4, fwhm_l2=2.5, resolution=0.2,
+    ...                     step=0.08, l3_width_slope=np.array([0.0, 0.3]))
+    >>> bool(y[1].max() < y[0].max())  # the upper L3 lines are broader
+    True
     """
     lib = load_library() if library is None else library
     e = _check_energy(energy)
@@ -252,6 +269,17 @@ def broaden_library(
             "fwhm_l3, fwhm_l2, resolution and step must be finite and >= 0 "
             "(FWHM in eV; 0 means no broadening)"
         )
+    if l3_width_slope is not None:
+        l3_width_slope = np.broadcast_to(
+            np.asarray(l3_width_slope, dtype=np.float64), (n,)
+        ).copy()
+        if l3_width_slope.min(initial=0.0) < 0 or not np.all(
+            np.isfinite(l3_width_slope)
+        ):
+            raise ValueError(
+                "l3_width_slope must be finite and >= 0 (eV of L3 FWHM per eV above "
+                "the first L3 line; 0 means one L3 width)"
+            )
     counts = lib.offsets[rows + 1] - lib.offsets[rows]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     idx = np.concatenate(
@@ -280,7 +308,14 @@ def broaden_library(
         )
     if method == "direct":
         y = broaden_sticks(
-            fine, positions, intensities, edges, offsets, fwhm_l3, fwhm_l2
+            fine,
+            positions,
+            intensities,
+            edges,
+            offsets,
+            fwhm_l3,
+            fwhm_l2,
+            l3_width_slope,
         )
         y += continuum_step(fine, onset[0], onset[1], step, fwhm_l3, fwhm_l2)
         y = gaussian_broaden(fine, y, resolution)
@@ -305,6 +340,7 @@ def broaden_library(
             onset[0],
             onset[1],
             step,
+            l3_width_slope,
         )[:, below : below + fine.size]
     else:
         raise ValueError(f"method={method!r}: use 'fft' (default) or 'direct'")
