@@ -191,7 +191,9 @@ def test_draw_library_spectra_labels_and_reproducibility():
         fwhm_l2=labels["fwhm_l2"][k],
         resolution=labels["resolution"][k],
         step=labels["step"][k],
+        l3_width_slope=labels["l3_width_slope"][k],
     )
+    assert labels["l3_width_slope"][k] > 0
     np.testing.assert_allclose(x[k], y, rtol=1e-10, atol=1e-12)
 
 
