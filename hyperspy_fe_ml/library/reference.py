@@ -240,8 +240,9 @@ def broaden_library(
     l3_width_slope
         Per-spectrum growth of the L3 FWHM, eV per eV above the first significant
         L3 line (:func:`~hyperspy_fe_ml.kernels.broaden.l3_reference_energy`),
-        shape ``(n,)``, >= 0; None: one L3 width (0). Costs about 0.5-1 ms more
-        per spectrum on the FFT path (docs/library.md).
+        shape ``(n,)``, >= 0; None: one L3 width (0). On the FFT path a slope
+        costs about twice the time (0.31 -> 0.69 ms per spectrum, one core, slopes
+        drawn from ``DRAW_RANGES``; ``benchmarks/bench_broaden.py``).
 
     Returns
     -------
