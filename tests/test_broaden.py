@@ -12,6 +12,7 @@ from hyperspy_fe_ml.kernels.broaden import (
     broaden_sticks_fft,
     continuum_step,
     gaussian_broaden,
+    l3_reference_energy,
 )
 
 IMPLEMENTATIONS = ["compiled", "py_func"]
@@ -254,3 +255,170 @@ def test_fft_broadening_equals_the_direct_kernels():
         direct[:, inside].sum(axis=1) * width,
         rtol=2e-6,
     )
+
+
+# Energy-dependent L3 width -------------------------------------------------------
+
+
+def _fwhm(x, y):
+    """Full width at half maximum of a single peak, linear interpolation."""
+    j = int(np.argmax(y))
+    half = 0.5 * y[j]
+    lo = j - np.argmax(y[j::-1] < half)
+    hi = j + np.argmax(y[j:] < half)
+    left = np.interp(half, [y[lo], y[lo + 1]], [x[lo], x[lo + 1]])
+    right = np.interp(half, [y[hi], y[hi - 1]], [x[hi], x[hi - 1]])
+    return right - left
+
+
+def _library_sticks(rows):
+    from hyperspy_fe_ml.library.calibration import ENERGY_OFFSET_EV, ENERGY_SCALE
+    from hyperspy_fe_ml.library.shipped import load_library
+
+    lib = load_library()
+    parts = [np.arange(lib.offsets[r], lib.offsets[r + 1]) for r in rows]
+    idx = np.concatenate(parts)
+    zero = np.repeat(
+        [ENERGY_OFFSET_EV[int(lib.table["valence"][r])] for r in rows],
+        [p.size for p in parts],
+    )
+    positions = zero + ENERGY_SCALE * lib.stick_energy[idx].astype(np.float64)
+    intensities = 3.0 * lib.stick_intensity[idx].astype(np.float64)
+    offsets = np.concatenate([[0], np.cumsum([p.size for p in parts])])
+    return positions, intensities, lib.stick_edge[idx], offsets
+
+
+def test_l3_reference_energy_skips_weak_lines():
+    positions = np.array([700.0, 705.0, 706.0, 720.0, 701.0, 702.0])
+    intensities = np.array([0.01, 1.0, 2.0, 5.0, 1.0, 1.0])
+    edges = np.array([3, 3, 3, 2, 2, 2], np.int8)
+    offsets = np.array([0, 4, 6])
+    for f in (l3_reference_energy, l3_reference_energy.py_func):
+        ref = f(positions, intensities, edges, offsets)
+        # 0.01 < 2 % of the strongest L3 line (2.0): the first line is at 705 eV;
+        # a spectrum without L3 lines has none.
+        assert ref[0] == 705.0 and np.isinf(ref[1])
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_l3_slope_widens_upper_lines_and_keeps_the_first(which):
+    e = np.arange(690.0, 740.0, 0.005)
+    pos = np.array([705.0, 709.0, 721.0])
+    edge = np.array([3, 3, 2], np.int8)
+    args = (e, pos, np.ones(3), edge, np.array([0, 3]), _one(0.4), _one(1.0))
+    y = _impl(broaden_sticks, which)(*args, _one(0.25))[0]
+    y0 = _impl(broaden_sticks, which)(*args)[0]
+    near = lambda x0: np.abs(e - x0) < 1.5  # noqa: E731
+    # The first L3 line keeps its width; 4 eV above it: 0.4 + 0.25 * 4 = 1.4 eV
+    # (measured FWHM within 3 %: the neighbours' tails); L2 is unchanged.
+    assert _fwhm(e[near(705)], y[near(705)]) == pytest.approx(0.4, rel=0.03)
+    assert _fwhm(e[near(709)], y[near(709)]) == pytest.approx(1.4, rel=0.03)
+    assert _fwhm(e[near(709)], y0[near(709)]) == pytest.approx(0.4, rel=0.03)
+    assert _fwhm(e[e > 716], y[e > 716]) == pytest.approx(1.0, rel=0.03)
+    # Peak of a unit Lorentzian 2 / (pi * FWHM): the first line is untouched.
+    assert y[np.abs(e - 705).argmin()] == pytest.approx(
+        y0[np.abs(e - 705).argmin()], rel=0.02
+    )
+    assert y[np.abs(e - 709).argmin()] == pytest.approx(2 / (math.pi * 1.4), rel=0.03)
+    # Zero slope is the old result, bit for bit.
+    np.testing.assert_array_equal(_impl(broaden_sticks, which)(*args, _one(0.0)), [y0])
+
+
+def _fft_args(positions, intensities, edges, offsets, n):
+    fwhm_l3 = np.array([0.3, 0.5, 0.8, 1.0, 0.4, 0.3])[:n]
+    fwhm_l2 = np.array([2.0, 1.0, 3.0, 2.5, 0.5, 1.5])[:n]
+    resolution = np.array([0.1, 0.3, 0.1, 0.2, 0.5, 0.1])[:n]
+    w = np.where(edges == 3, intensities, 0.0)
+    owner = np.repeat(np.arange(n), np.diff(offsets))
+    onset_l3 = np.bincount(owner, w * positions, n) / np.bincount(owner, w, n)
+    return fwhm_l3, fwhm_l2, resolution, onset_l3, onset_l3 + 12.8, np.full(n, 0.08)
+
+
+def test_fft_with_l3_slope_equals_the_exact_widths():
+    # Library spectra with a width slope through the FFT path (width bands) and the
+    # direct per-stick widths: as close as without a slope.
+    rows = [0, 100, 300, 500, 50, 450]
+    positions, intensities, edges, offsets = _library_sticks(rows)
+    n = len(rows)
+    start, step, n_points = 690.0, 0.02, 2500
+    grid = start + step * np.arange(n_points)
+    fwhm_l3, fwhm_l2, resolution, on3, on2, height = _fft_args(
+        positions, intensities, edges, offsets, n
+    )
+    sticks = (positions, intensities, edges, offsets)
+    errors = {}
+    for slope in (np.zeros(n), np.array([0.4, 0.1, 0.4, 0.2, 0.3, 0.02])):
+        direct = gaussian_broaden(
+            grid,
+            broaden_sticks(grid, *sticks, fwhm_l3, fwhm_l2, slope)
+            + continuum_step(grid, on3, on2, height, fwhm_l3, fwhm_l2),
+            resolution,
+        )
+        fast = broaden_sticks_fft(
+            start, step, n_points, *sticks, fwhm_l3, fwhm_l2, resolution,
+            on3, on2, height, slope,
+        )  # fmt: skip
+        inside = (grid > 697.0) & (grid < 733.0)
+        peak = direct[:, grid < 715].max(axis=1, keepdims=True)
+        errors[slope[0]] = (np.abs(fast - direct)[:, inside] / peak).max(axis=1)
+        # The area (number of 3d holes) is the same: the bands only share it.
+        # With a slope the tails of the broad upper bands (FWHM up to ~7 eV) that
+        # reach past the zero padding come back round into the grid: ~1e-3 of the
+        # area, spread nearly flat (up to 2e-4 of the L3 maximum per channel).
+        np.testing.assert_allclose(
+            fast[:, inside].sum(axis=1),
+            direct[:, inside].sum(axis=1),
+            rtol=2.5e-3 if slope[0] else 1e-5,
+        )
+    assert errors[0.0].max() < 2e-3
+    assert errors[0.4].max() < 1.5e-3
+    # The slope changes the spectra by far more than that.
+    plain = broaden_sticks_fft(
+        start, step, n_points, *sticks, fwhm_l3, fwhm_l2, resolution,
+        on3, on2, height,
+    )  # fmt: skip
+    assert (np.abs(fast - plain).max(axis=1) / peak[:, 0]).min() > 0.03
+
+
+def test_fft_zero_slope_is_bit_identical_and_mixed_batches_are_per_spectrum():
+    positions, intensities, edges, offsets = _library_sticks([10, 400, 600])
+    start, step, n_points = 690.0, 0.02, 2500
+    args = _fft_args(positions, intensities, edges, offsets, 3)
+    fwhm_l3, fwhm_l2, resolution, on3, on2, height = args
+    sticks = (positions, intensities, edges, offsets)
+    common = (fwhm_l3, fwhm_l2, resolution, on3, on2, height)
+    old = broaden_sticks_fft(start, step, n_points, *sticks, *common)
+    zero = broaden_sticks_fft(start, step, n_points, *sticks, *common, np.zeros(3))
+    mixed = broaden_sticks_fft(
+        start, step, n_points, *sticks, *common, np.array([0.0, 0.3, 0.0])
+    )
+    np.testing.assert_array_equal(zero, old)
+    # A slope on one spectrum leaves the others exactly as they were.
+    np.testing.assert_array_equal(mixed[[0, 2]], old[[0, 2]])
+    assert np.abs(mixed[1] - old[1]).max() > 0.03 * old[1].max()
+    with pytest.raises(ValueError, match="l3_width_slope"):
+        broaden_sticks_fft(
+            start, step, n_points, *sticks, *common, np.array([0.0, -0.1, 0.0])
+        )
+
+
+@pytest.mark.parametrize("which", IMPLEMENTATIONS)
+def test_l3_slope_conserves_the_area(which):
+    # Unit-area lines: with any slope the area on a wide axis is the stick area
+    # less the Lorentzian tails beyond it (computed analytically per line).
+    e = np.arange(500.0, 950.0, 0.05)
+    a, b = bin_edges(e)[[0, -1]]
+    pos = np.array([705.0, 706.5, 708.0, 712.0, 720.0])
+    amp = np.array([0.5, 1.0, 2.0, 0.3, 1.5])
+    edge = np.array([3, 3, 3, 3, 2], np.int8)
+    slope = 0.35
+    fwhm = np.where(edge == 3, 0.4 + slope * (pos - 705.0), 1.2)
+    g = fwhm / 2
+    expected = np.sum(
+        amp * (np.arctan((b - pos) / g) - np.arctan((a - pos) / g)) / math.pi
+    )
+    y = _impl(broaden_sticks, which)(
+        e, pos, amp, edge, np.array([0, 5]), _one(0.4), _one(1.2), _one(slope)
+    )[0]
+    assert np.sum(y * np.diff(bin_edges(e))) == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(amp.sum(), rel=3e-3)

@@ -13,6 +13,7 @@ from hyperspy_fe_ml.library import (
     reference_spectrum,
 )
 from hyperspy_fe_ml.library.generate import GENERATOR_SETTINGS, default_parameter_sets
+from hyperspy_fe_ml.library.reference import broaden_library
 from hyperspy_fe_ml.library.shipped import (
     SCHEMA_VERSION,
     read_library,
@@ -191,7 +192,9 @@ def test_draw_library_spectra_labels_and_reproducibility():
         fwhm_l2=labels["fwhm_l2"][k],
         resolution=labels["resolution"][k],
         step=labels["step"][k],
+        l3_width_slope=labels["l3_width_slope"][k],
     )
+    assert labels["l3_width_slope"][k] > 0
     np.testing.assert_allclose(x[k], y, rtol=1e-10, atol=1e-12)
 
 
@@ -270,3 +273,51 @@ def test_simulating_without_edrixs_says_how_to_install_it(tmp_path):
     )
     assert "pip install hyperspy-fe-ml[simulate]" in out.stdout
     assert not (tmp_path / "lib.npz").exists()
+
+
+def test_l3_width_slope_zero_is_the_old_spectrum():
+    y = reference_spectrum(3, "Oh", E)
+    np.testing.assert_array_equal(reference_spectrum(3, "Oh", E, l3_width_slope=0), y)
+    kw = {"fwhm_l3": 0.5, "fwhm_l2": 2.0, "resolution": 0.2, "step": 0.08}
+    rows = [5, 321, 400]
+    plain = broaden_library(rows, E, **kw)
+    np.testing.assert_array_equal(
+        broaden_library(rows, E, **kw, l3_width_slope=np.zeros(3)), plain
+    )
+    np.testing.assert_array_equal(
+        broaden_library(rows, E, **kw, l3_width_slope=np.zeros(3), method="direct"),
+        broaden_library(rows, E, **kw, method="direct"),
+    )
+    with pytest.raises(ValueError, match="l3_width_slope"):
+        reference_spectrum(3, "Oh", E, l3_width_slope=-0.1)
+
+
+@pytest.mark.parametrize("valence, holes", [(2, 4), (3, 5)])
+def test_l3_width_slope_keeps_the_number_of_holes(valence, holes):
+    e = np.arange(600.0, 850.0, 0.05)
+    for slope in (0.0, 0.2, 0.45):
+        y = reference_spectrum(
+            valence, "Oh", e, step=0.0, fwhm_l3=0.4, fwhm_l2=0.4, l3_width_slope=slope
+        )
+        # Lorentzian tails beyond the axis (upper L3 lines up to ~8 eV wide).
+        assert y.sum() * 0.05 == pytest.approx(holes, rel=4e-3)
+
+
+def test_l3_width_slope_sharpens_the_pre_peak_against_the_main_peak():
+    # Fe3+ Oh: with the same width at the first L3 line, a slope broadens the L3
+    # maximum (1.5 eV higher) and leaves the pre-peak nearly as it was, so the
+    # pre-peak / maximum ratio grows; fft and direct paths agree.
+    kw = {"fwhm_l3": 0.4, "fwhm_l2": 2.0, "resolution": 0.1, "step": 0.08}
+    row = library_parameter_set(3, "Oh")[0]
+    flat = broaden_library([row], E, **kw)[0]
+    fft = broaden_library([row], E, **kw, l3_width_slope=np.array([0.3]))[0]
+    direct = broaden_library(
+        [row], E, **kw, l3_width_slope=np.array([0.3]), method="direct"
+    )[0]
+    l3 = E < 715
+    assert np.abs(fft - direct).max() < 1.5e-3 * direct[l3].max()
+    p = l3_max(flat)
+    pre = (E > p - 2.2) & (E < p - 1.0)
+    assert fft[l3].max() < 0.6 * flat[l3].max()
+    assert fft[pre].max() > 0.9 * flat[pre].max()
+    assert fft[pre].max() / fft[l3].max() > 1.5 * flat[pre].max() / flat[l3].max()

@@ -80,13 +80,17 @@ _MARGIN_EV = 6.0
 #: the intrinsic core-hole widths quoted in PHYSICS.md (L3 0.36-0.46, L2 0.37-1.54
 #: eV) up to the effective widths fitted to experiment (docs/library.md: L3 up to
 #: 1.1, L2 up to 3 eV); EELS resolution 0.1-1.5 eV; the step 0.5-1.5 times its
-#: calibrated default (fitted 0.046-0.105).
+#: calibrated default (fitted 0.046-0.105). ``l3_width_slope`` (eV of L3 FWHM per
+#: eV above the first L3 line): 0 to a little above the largest slope fitted to the
+#: measured standards (0.00-0.43 eV/eV, Fe3+ 0.14-0.43, Fe2+ 0.00-0.20;
+#: docs/scripts/fit_standards.py, docs/library.md).
 DRAW_RANGES: dict[str, tuple[float, float]] = {
     "fwhm_l3": (0.3, 1.2),
     "fwhm_l2": (0.35, 3.0),
     "resolution": (0.1, 1.5),
     "step": (0.5 * DEFAULT_BROADENING["step"], 1.5 * DEFAULT_BROADENING["step"]),
     "shift": (0.0, 0.0),
+    "l3_width_slope": (0.0, 0.45),
 }
 
 
@@ -201,6 +205,7 @@ def broaden_library(
     zero: np.ndarray | None = None,
     energy_scale: float | None = None,
     method: str = "fft",
+    l3_width_slope: np.ndarray | None = None,
 ) -> np.ndarray:
     """Calibrated, broadened spectra of library rows on an energy axis.
 
@@ -209,7 +214,9 @@ def broaden_library(
     with Lorentzians (``fwhm_l3``/``fwhm_l2``) and a Gaussian (``resolution``) on a
     0.02 eV grid, given a 2:1 continuum step of height ``step`` at the intensity
     centroids of the L3 and L2 sticks, and averaged over the channels of
-    ``energy``.
+    ``energy``. With ``l3_width_slope`` the L3 Lorentzian FWHM grows linearly with
+    the energy above the first significant L3 line (the continuum step keeps
+    ``fwhm_l3``).
 
     Parameters
     ----------
@@ -230,11 +237,26 @@ def broaden_library(
         spectrum); ``"direct"``: every Lorentzian integrated over every channel
         (:func:`~hyperspy_fe_ml.kernels.broaden.broaden_sticks`, ~3 ms). They agree
         to about 1e-3 of the L3 maximum.
+    l3_width_slope
+        Per-spectrum growth of the L3 FWHM, eV per eV above the first significant
+        L3 line (:func:`~hyperspy_fe_ml.kernels.broaden.l3_reference_energy`),
+        shape ``(n,)``, >= 0; None: one L3 width (0). On the FFT path a slope
+        costs about twice the time (0.31 -> 0.69 ms per spectrum, one core, slopes
+        drawn from ``DRAW_RANGES``; ``benchmarks/bench_broaden.py``).
 
     Returns
     -------
     numpy.ndarray
         Shape ``(n, channels)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.arange(700.0, 730.0, 0.05)
+    >>> y = broaden_library([0, 0], e, fwhm_l3=0.4, fwhm_l2=2.5, resolution=0.2,
+    ...                     step=0.08, l3_width_slope=np.array([0.0, 0.3]))
+    >>> bool(y[1].max() < y[0].max())  # the upper L3 lines are broader
+    True
     """
     lib = load_library() if library is None else library
     e = _check_energy(energy)
@@ -252,6 +274,17 @@ def broaden_library(
             "fwhm_l3, fwhm_l2, resolution and step must be finite and >= 0 "
             "(FWHM in eV; 0 means no broadening)"
         )
+    if l3_width_slope is not None:
+        l3_width_slope = np.broadcast_to(
+            np.asarray(l3_width_slope, dtype=np.float64), (n,)
+        ).copy()
+        if l3_width_slope.min(initial=0.0) < 0 or not np.all(
+            np.isfinite(l3_width_slope)
+        ):
+            raise ValueError(
+                "l3_width_slope must be finite and >= 0 (eV of L3 FWHM per eV above "
+                "the first L3 line; 0 means one L3 width)"
+            )
     counts = lib.offsets[rows + 1] - lib.offsets[rows]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     idx = np.concatenate(
@@ -280,7 +313,14 @@ def broaden_library(
         )
     if method == "direct":
         y = broaden_sticks(
-            fine, positions, intensities, edges, offsets, fwhm_l3, fwhm_l2
+            fine,
+            positions,
+            intensities,
+            edges,
+            offsets,
+            fwhm_l3,
+            fwhm_l2,
+            l3_width_slope,
         )
         y += continuum_step(fine, onset[0], onset[1], step, fwhm_l3, fwhm_l2)
         y = gaussian_broaden(fine, y, resolution)
@@ -305,6 +345,7 @@ def broaden_library(
             onset[0],
             onset[1],
             step,
+            l3_width_slope,
         )[:, below : below + fine.size]
     else:
         raise ValueError(f"method={method!r}: use 'fft' (default) or 'direct'")
@@ -336,6 +377,7 @@ def reference_spectrum(
     resolution: float | None = None,
     step: float | None = None,
     shift: float = 0.0,
+    l3_width_slope: float = 0.0,
 ) -> np.ndarray:
     """Calibrated multiplet spectrum of one Fe site on an energy axis.
 
@@ -359,6 +401,11 @@ def reference_spectrum(
         Height of the L3 continuum step (the L2 step is half of it).
     shift
         Extra energy shift, eV.
+    l3_width_slope
+        Growth of the L3 Lorentzian FWHM, eV per eV above the first significant
+        L3 line (``fwhm_l3`` is the width there); 0 (default): one L3 width, as
+        calibrated. Fits to measured standards give 0.15-0.45 for Fe3+ (with
+        ``fwhm_l3`` 0.3-0.55 eV) and 0-0.2 for Fe2+ (docs/library.md).
 
     Returns
     -------
@@ -371,6 +418,12 @@ def reference_spectrum(
     >>> e = np.arange(700.0, 730.0, 0.05)
     >>> y = reference_spectrum(3, "Oh", e)
     >>> bool(709.0 < e[np.argmax(y)] < 710.0)
+    True
+
+    A sharp pre-peak and a broader main peak, as in measured Fe3+ spectra:
+
+    >>> z = reference_spectrum(3, "Oh", e, fwhm_l3=0.4, l3_width_slope=0.3)
+    >>> bool(709.0 < e[np.argmax(z)] < 710.0)
     True
     """
     row, _ = library_parameter_set(
@@ -388,11 +441,18 @@ def reference_spectrum(
     }
     if not np.isfinite(shift):
         raise ValueError(f"shift={shift} must be a finite energy in eV")
+    slope = float(l3_width_slope)
+    if not np.isfinite(slope) or slope < 0:
+        raise ValueError(
+            f"l3_width_slope={slope} is invalid: it is eV of L3 FWHM per eV above "
+            "the first L3 line and must be >= 0 (0 means one L3 width)"
+        )
     return broaden_library(
         [row],
         energy,
         **{k: np.array([v]) for k, v in values.items()},
         shift=np.array([float(shift)]),
+        l3_width_slope=np.array([slope]) if slope > 0 else None,
     )[0]
 
 
@@ -440,8 +500,9 @@ def draw_library_spectra(
         Draw the (valence, coordination) group uniformly first, then a set within
         it; otherwise sets are drawn uniformly.
     **ranges
-        ``fwhm_l3``, ``fwhm_l2``, ``resolution``, ``step``, ``shift``: a value or a
-        ``(low, high)`` range drawn uniformly; defaults :data:`DRAW_RANGES`.
+        ``fwhm_l3``, ``fwhm_l2``, ``resolution``, ``step``, ``shift``,
+        ``l3_width_slope``: a value or a ``(low, high)`` range drawn uniformly;
+        defaults :data:`DRAW_RANGES`.
 
     Returns
     -------

@@ -46,6 +46,10 @@ class DatasetSettings:
         (PHYSICS.md: 0.36–0.46 eV for L3, 0.37–1.54 eV for L2) up to the widths
         fitted to experiment, which also absorb satellites the single-ion model
         lacks (docs/library.md; ``reference.DRAW_RANGES``).
+    l3_width_slope
+        Range of the growth of the L3 Lorentzian width, eV of FWHM per eV above
+        the first L3 line (``reference.DRAW_RANGES``: fits to measured standards
+        give 0-0.43); drawn per mixture like ``fwhm_l3``.
     resolution
         Range of the intrinsic Gaussian broadening applied with the sticks, eV;
         the instrument's part is added by the augmentation.
@@ -86,6 +90,7 @@ class DatasetSettings:
     dirichlet_alpha: float = 1.0
     fwhm_l3: tuple[float, float] = DRAW_RANGES["fwhm_l3"]
     fwhm_l2: tuple[float, float] = DRAW_RANGES["fwhm_l2"]
+    l3_width_slope: tuple[float, float] = DRAW_RANGES["l3_width_slope"]
     resolution: tuple[float, float] = (0.1, 0.4)
     step: tuple[float, float] = DRAW_RANGES["step"]
     augment: bool = True
@@ -267,7 +272,7 @@ def draw_mixtures(
 
     broadening = {
         name: rng.uniform(*getattr(settings, name), n)
-        for name in ("fwhm_l3", "fwhm_l2", "resolution", "step")
+        for name in ("fwhm_l3", "fwhm_l2", "resolution", "step", "l3_width_slope")
     }
     fe3_shift = rng.uniform(*settings.fe3_shift, n)
     spectra = np.zeros((n, energy.size))

@@ -42,10 +42,14 @@ def training_settings_of(model: FeStateModel) -> TrainingSettings:
             "The model records no training settings, so its held-out test split "
             "cannot be rebuilt. Evaluate a model written by `fe-ml train`."
         )
+    dataset_recorded = dict(recorded.pop("dataset"))
+    # Models trained before the energy-dependent L3 width drew none: rebuild their
+    # data without it rather than with today's default range.
+    dataset_recorded.setdefault("l3_width_slope", (0.0, 0.0))
     dataset = DatasetSettings(
         **{
             key: tuple(value) if isinstance(value, list) else value
-            for key, value in recorded.pop("dataset").items()
+            for key, value in dataset_recorded.items()
         }
     )
     fit = FitSettings(
