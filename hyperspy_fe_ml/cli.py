@@ -322,6 +322,10 @@ def _train(args: argparse.Namespace) -> int:
     )
     model, data = train_model(settings, show_progressbar=not args.quiet)
     if args.standards is not None:
+        from hyperspy_fe_ml.model import library_model_path
+
+        library_path = model.save(library_model_path(args.output))
+        print(f"wrote the library-only model {library_path}")
         model = _adapt_to_standards(model, data, args.standards, settings)
     path = model.save(args.output)
     p = model.predict(data.test[0])

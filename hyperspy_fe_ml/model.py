@@ -68,8 +68,14 @@ L3_ALIGN_EV = 709.0
 #: reaches (:data:`~hyperspy_fe_ml.energy_axis.CONTRACT_SPAN_EV`).
 NORMALISATION_SPAN_EV = (-3.5, 13.5)
 #: The shipped default model, in ``hyperspy_fe_ml/data`` (written by
-#: ``fe-ml train -o hyperspy_fe_ml/data/fe_state_model.json``).
+#: ``fe-ml train --standards ../shared/expdata -o
+#: hyperspy_fe_ml/data/fe_state_model.json``: the library model adapted to the
+#: measured standards).
 DEFAULT_MODEL_FILE = "fe_state_model.json"
+#: The same model before its adaptation to measured standards (written beside
+#: it by ``fe-ml train --standards``): where leave-one-compound-out folds and
+#: a user's own adaptation start.
+LIBRARY_MODEL_FILE = "fe_state_model_library.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
 DEFAULT_MODEL_SHA256 = (
     "5e43bae79b8d6e2ffa2884434de58d5bf8d78a46d6dd4533dc82e18acdb1f280"
@@ -592,6 +598,13 @@ def _align(
 def default_model_path() -> Path:
     """Path of the shipped default model's JSON file."""
     return Path(str(resources.files("hyperspy_fe_ml") / "data" / DEFAULT_MODEL_FILE))
+
+
+def library_model_path(model_path: str | Path) -> Path:
+    """Where ``fe-ml train --standards`` writes the library-only model beside
+    ``model_path`` (``x.json`` → ``x_library.json``)."""
+    path = Path(model_path)
+    return path.with_name(path.stem + "_library.json")
 
 
 @lru_cache(maxsize=1)

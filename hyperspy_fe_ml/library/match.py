@@ -42,10 +42,17 @@ MATCH_WINDOW_EV: tuple[float, float] = (703.0, 727.0)
 
 @dataclass(frozen=True)
 class LibraryBank:
-    """Aligned candidate shapes of every library set at every bank width."""
+    """Candidate shapes of every library set at every bank width.
+
+    ``shapes`` are normalised and aligned like model inputs (for the best set
+    of each class); ``absolute`` are the same spectra per Fe atom on the
+    library's calibrated energy scale (for mixtures, whose components keep
+    their relative energies).
+    """
 
     energy: np.ndarray
     shapes: np.ndarray
+    absolute: np.ndarray
     set_id: np.ndarray
     fwhm_l3: np.ndarray
     resolution: np.ndarray
@@ -97,7 +104,7 @@ def library_bank(
     lib = load_library() if library is None else library
     energy = np.asarray(energy, dtype=np.float64)
     rows = np.arange(len(lib))
-    shapes, meta = [], []
+    shapes, absolute, meta = [], [], []
     for w3, res in itertools.product(fwhm_l3, resolution):
         n = rows.size
         y = broaden_library(
@@ -111,6 +118,7 @@ def library_bank(
         )
         _, aligned = align_on_l3(energy, y)
         shapes.append(aligned)
+        absolute.append(y)
         meta.append(np.stack([rows, np.full(n, w3), np.full(n, res)], axis=1))
     m = np.concatenate(meta)
     set_id = m[:, 0].astype(np.int64)
@@ -120,6 +128,7 @@ def library_bank(
     return LibraryBank(
         energy=energy,
         shapes=np.concatenate(shapes),
+        absolute=np.concatenate(absolute),
         set_id=set_id,
         fwhm_l3=m[:, 1],
         resolution=m[:, 2],
@@ -145,8 +154,9 @@ class LibraryMatch:
     fwhm_l3, resolution
         Widths of the best candidate, eV.
     mixture
-        Non-negative share of each class winner in the best mixture (per Fe
-        atom after the normalisation: shares of the normalised shapes).
+        Share of the Fe atoms of each class in the best non-negative mixture of
+        all library sets (at the best candidate's widths, on the library's
+        calibrated scale with one common shift).
     mixture_residual
         RMS residual of that mixture.
     valence, td_fraction
@@ -194,8 +204,6 @@ def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
     >>> m.best_set, m.best_group, m.residual < 1e-6
     (30, '2Oh', True)
     """
-    from scipy.optimize import nnls
-
     energy = bank.energy
     inside = (energy >= MATCH_WINDOW_EV[0]) & (energy <= MATCH_WINDOW_EV[1])
     x = np.asarray(aligned, dtype=np.float64)[inside]
@@ -204,18 +212,17 @@ def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
     scale = (shapes @ x) / np.maximum(np.einsum("ij,ij->i", shapes, shapes), 1e-300)
     rms = np.sqrt(np.mean((x[None, :] - scale[:, None] * shapes) ** 2, axis=1)) / peak
     best = int(np.nanargmin(rms))
-    group_residual, group_set, winners = {}, {}, []
+    group_residual, group_set = {}, {}
     for g in bank.groups:
         k = np.flatnonzero(bank.group == g)
         b = int(k[np.nanargmin(rms[k])])
         group_residual[g] = float(rms[b])
         group_set[g] = int(bank.set_id[b])
-        winners.append(b)
-    shares, _ = nnls(shapes[winners].T, x)
-    fit = shares @ shapes[winners]
-    mix_rms = float(np.sqrt(np.mean((x - fit) ** 2)) / peak)
+    shares, mix_rms = _mixture(np.asarray(aligned, np.float64), bank, best, inside)
+    mix_rms /= peak
     total = shares.sum()
     w = shares / total if total > 0 else shares
+    by_group = {g: float(w[bank.group == g].sum()) for g in bank.groups}
     return LibraryMatch(
         best_set=int(bank.set_id[best]),
         best_group=str(bank.group[best]),
@@ -224,10 +231,10 @@ def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
         group_set=group_set,
         fwhm_l3=float(bank.fwhm_l3[best]),
         resolution=float(bank.resolution[best]),
-        mixture={g: float(s) for g, s in zip(bank.groups, w, strict=True)},
+        mixture=by_group,
         mixture_residual=mix_rms,
-        valence=float(w @ bank.valence[winners]) if total > 0 else float("nan"),
-        td_fraction=float(w @ bank.tetrahedral[winners]) if total > 0 else float("nan"),
+        valence=float(w @ bank.valence) if total > 0 else float("nan"),
+        td_fraction=float(w @ bank.tetrahedral) if total > 0 else float("nan"),
     )
 
 
@@ -235,6 +242,43 @@ def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
 #: maximum) is not a crystal-field question — a background, a cut or a
 #: digitisation fault — and gets no new sets.
 UNEXPLAINED_RESIDUAL = 0.08
+#: Common shifts of the library scale tried for a mixture, eV: the aligned
+#: spectrum's L3 centroid (709 eV) may lie anywhere between the library's Fe2+
+#: and Fe3+ centroids, and beyond by the scale's uncertainty.
+MIXTURE_SHIFTS_EV = np.arange(-3.0, 3.01, 0.1)
+
+
+def _mixture(
+    aligned: np.ndarray, bank: LibraryBank, best: int, inside: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Non-negative shares (per Fe atom) of every library set, at the widths of
+    the best single candidate, on the calibrated scale with one common shift,
+    that best give the aligned spectrum; and the RMS residual."""
+    from scipy.optimize import nnls
+
+    energy = bank.energy
+    x = aligned[inside]
+    same = np.flatnonzero(
+        (bank.fwhm_l3 == bank.fwhm_l3[best])
+        & (bank.resolution == bank.resolution[best])
+    )
+    shares = np.zeros(bank.set_id.size)
+    found = (np.inf, 0.0, None)
+    coarse = MIXTURE_SHIFTS_EV[::2]
+    for shifts in (coarse, None):
+        if shifts is None:  # refine about the best coarse shift
+            shifts = found[1] + np.array([-0.1, 0.1])
+        for shift in shifts:
+            columns = np.stack(
+                [np.interp(energy - shift, energy, bank.absolute[k]) for k in same]
+            )[:, inside]
+            w, norm = nnls(columns.T, x, maxiter=50 * len(same))
+            if norm < found[0]:
+                found = (norm, float(shift), w)
+    shares[same] = found[2]
+    return shares, float(found[0] / np.sqrt(x.size))
+
+
 #: Grid steps used to place new sets between and beyond library sets.
 _STEPS: dict[str, float] = {"ten_dq": 0.1, "slater_scale": 0.05}
 #: Physical limits of new sets: |10Dq| below the high-spin crossovers of

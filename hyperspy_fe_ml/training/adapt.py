@@ -164,7 +164,9 @@ def adapt_model(
             learning_rate_init=settings.learning_rate_init,
             random_state=settings.seed * 1000 + m,
         )
-        regressor.partial_fit(features[:2], t[:2])
+        with warnings.catch_warnings():  # a two-row batch only sets the shapes
+            warnings.simplefilter("ignore")
+            regressor.partial_fit(features[:2], t[:2])
         for target, source in zip(
             regressor.coefs_ + regressor.intercepts_,
             member.weights + member.biases,

@@ -4,6 +4,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,8 @@ def training_settings_of(model: FeStateModel) -> TrainingSettings:
     # Models trained before the energy-dependent L3 width drew none: rebuild their
     # data without it rather than with today's default range.
     dataset_recorded.setdefault("l3_width_slope", (0.0, 0.0))
+    # ... nor shifted Fe3+ against Fe2+ components.
+    dataset_recorded.setdefault("fe3_shift", (0.0, 0.0))
     dataset = DatasetSettings(
         **{
             key: tuple(value) if isinstance(value, list) else value
@@ -174,6 +177,12 @@ def evaluate_model(
 
         standards = find_standards_dir() or find_standards_dir(Path(__file__).parent)
     rows = evaluate_standards(model, standards) if standards else []
+    loco = None
+    adaptation = (model.info or {}).get("adaptation")
+    if standards and adaptation:
+        loco = _leave_one_compound_out(
+            model_path, standards, settings, adaptation, show_progressbar
+        )
     energy_inputs = []
     if compare:
         calibrated = make_dataset(
@@ -201,6 +210,7 @@ def evaluate_model(
         rows,
         conditions=conditions,
         energy_inputs=energy_inputs,
+        loco=loco,
         inference_us=inference_time_per_spectrum(model, test[0][:2000]),
         figure=os.path.relpath(figure_path, card.parent),
         command="fe-ml " + " ".join(sys.argv[1:]),
@@ -209,3 +219,46 @@ def evaluate_model(
     with atomic_write(card, "w") as handle:  # never half a card
         handle.write(text)
     return card
+
+
+def _leave_one_compound_out(
+    model_path: str | Path | None,
+    standards: str | Path,
+    settings: TrainingSettings,
+    adaptation: dict[str, Any],
+    show_progressbar: bool,
+) -> list[dict[str, Any]] | None:
+    """Leave-one-compound-out from the library model beside an adapted model,
+    with the adaptation's own settings and library spectra (the first of the
+    training split, as ``fe-ml train --standards`` used)."""
+    from hyperspy_fe_ml.model import default_model_path, library_model_path
+    from hyperspy_fe_ml.training.adapt import AdaptSettings, leave_one_compound_out
+    from hyperspy_fe_ml.training.standards import StandardMixSettings
+
+    path = library_model_path(model_path or default_model_path())
+    if not path.is_file():
+        return None
+    library_model = FeStateModel.load(path)
+    recorded = dict(adaptation["settings"])
+    recorded["mix"] = StandardMixSettings(
+        **{
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in recorded["mix"].items()
+        }
+    )
+    n = int(adaptation["n_library"])
+    data = build_training_data(
+        replace(settings, n_train=n, n_calibration=10, n_test=10),
+        library_model.energy,
+        show_progressbar=show_progressbar,
+    )
+    return leave_one_compound_out(
+        library_model,
+        standards,
+        data.train[0][:n],
+        data.train[1][:n],
+        data.set_ids["train"],
+        AdaptSettings(**recorded),
+        dataset=settings.dataset,
+        show_progressbar=show_progressbar,
+    )

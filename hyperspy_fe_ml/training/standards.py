@@ -309,11 +309,19 @@ def standard_mixtures(
     )
     with_library = ~pure & ~pair
     share = np.where(pure, 1.0, rng.uniform(*settings.standard_weight, n))
-    spectra = share[:, None] * standards.spectra[first]
+    # Fe3+ against Fe2+ within a mixture, as for library mixtures
+    # (DatasetSettings.fe3_shift): each component moves by its Fe3+ share.
+    fe3_shift = rng.uniform(*dataset.fe3_shift, n)
+    fe3 = standards.targets[:, 1]
+    spectra = share[:, None] * _shifted(
+        energy, standards.spectra[first], np.where(pure, 0.0, fe3_shift * fe3[first])
+    )
     targets = share[:, None] * standards.targets[first]
 
     second = rng.integers(0, k, n)
-    spectra[pair] += (1.0 - share[pair, None]) * standards.spectra[second[pair]]
+    spectra[pair] += (1.0 - share[pair, None]) * _shifted(
+        energy, standards.spectra[second[pair]], fe3_shift[pair] * fe3[second[pair]]
+    )
     targets[pair] += (1.0 - share[pair, None]) * standards.targets[second[pair]]
 
     rows = np.flatnonzero(with_library)
@@ -334,9 +342,21 @@ def standard_mixtures(
             m = int(use.sum())
             widths = {
                 name: rng.uniform(*getattr(dataset, name), m)
-                for name in ("fwhm_l3", "fwhm_l2", "resolution", "step")
+                for name in (
+                    "fwhm_l3",
+                    "fwhm_l2",
+                    "resolution",
+                    "step",
+                    "l3_width_slope",
+                )
             }
-            y = broaden_library(ids, energy, **widths, library=library)
+            y = broaden_library(
+                ids,
+                energy,
+                **widths,
+                shift=np.where(table["valence"][ids] == 3, fe3_shift[rows[use]], 0.0),
+                library=library,
+            )
             weight = rest[use] * part[use]
             spectra[rows[use]] += weight[:, None] * y
             valence = table["valence"][ids].astype(float)
@@ -353,6 +373,14 @@ def standard_mixtures(
             targets[rows[use]] += weight[:, None] * labels
     main = np.where(pure | (share >= 0.5), first, np.where(pair, second, first))
     return spectra, targets, main
+
+
+def _shifted(energy: np.ndarray, spectra: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Each spectrum moved up by its ``shift`` (eV), ends held."""
+    out = np.array(spectra, dtype=np.float64, copy=True)
+    for k in np.flatnonzero(shift != 0.0):
+        out[k] = np.interp(energy - shift[k], energy, spectra[k])
+    return out
 
 
 def make_standard_block(

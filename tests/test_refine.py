@@ -1,0 +1,177 @@
+"""The verify–refine–retrain cycle: library matching, proposals, ``fe-ml refine``."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hyperspy_fe_ml.library.match import (
+    UNEXPLAINED_RESIDUAL,
+    LibraryMatch,
+    library_bank,
+    match_spectrum,
+    propose_parameter_sets,
+)
+from hyperspy_fe_ml.library.reference import broaden_library
+from hyperspy_fe_ml.library.shipped import load_library
+from hyperspy_fe_ml.model import align_on_l3
+
+GRID = np.arange(700.0, 730.0, 0.1)
+AXIS = np.arange(695.0, 740.0, 0.1)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return library_bank(GRID, fwhm_l3=(0.4, 0.8), resolution=(0.3, 0.9))
+
+
+def _row(valence: int, coordination: str, ten_dq: float, slater: float) -> int:
+    t = load_library().table
+    hit = np.flatnonzero(
+        (t["valence"] == valence)
+        & (t["coordination"] == coordination)
+        & np.isclose(t["ten_dq"], ten_dq)
+        & np.isclose(t["slater_scale"], slater)
+    )
+    return int(hit[0])
+
+
+@pytest.mark.parametrize(
+    ("valence", "site", "dq"), [(2, "Oh", 1.0), (3, "Oh", 1.5), (3, "Td", -0.6)]
+)
+def test_match_finds_the_set_and_labels_of_a_library_spectrum(bank, valence, site, dq):
+    row = _row(valence, site, dq, 0.8)
+    y = broaden_library(
+        [row], GRID, fwhm_l3=0.8, fwhm_l2=2.0, resolution=0.9, step=0.078, shift=[0.7]
+    )
+    match = match_spectrum(align_on_l3(GRID, y)[1][0], bank)
+    assert match.best_set == row
+    assert match.best_group == f"{valence}{site}"
+    assert match.residual < 0.01  # resampling of the 0.7 eV shift
+    assert match.valence == pytest.approx(valence, abs=0.05)
+    assert match.td_fraction == pytest.approx(float(site == "Td"), abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "valence", "td"),
+    [
+        ((2, "Oh", 1.0), (3, "Oh", 1.5), 2.5, 0.0),
+        ((3, "Oh", 1.5), (3, "Td", -0.6), 3.0, 0.5),
+    ],
+)
+def test_match_of_a_mixture_gives_its_labels(bank, first, second, valence, td):
+    kw = {"fwhm_l3": 0.8, "fwhm_l2": 2.0, "resolution": 0.9, "step": 0.078}
+    y = sum(
+        0.5 * broaden_library([_row(*site, 0.8)], GRID, **kw)
+        for site in (first, second)
+    )
+    match = match_spectrum(align_on_l3(GRID, y)[1][0], bank)
+    assert match.mixture_residual < 0.01
+    assert match.valence == pytest.approx(valence, abs=0.12)
+    assert match.td_fraction == pytest.approx(td, abs=0.2)
+
+
+def _match_at(row: int, residual: float = 0.03) -> LibraryMatch:
+    lib = load_library()
+    group = f"{int(lib.table['valence'][row])}{lib.table['coordination'][row]}"
+    return LibraryMatch(
+        best_set=row,
+        best_group=group,
+        residual=residual,
+        group_residual={group: residual},
+        group_set={group: row},
+        fwhm_l3=0.8,
+        resolution=0.7,
+    )
+
+
+def test_proposals_reach_past_the_grid_edge_and_respect_the_budget():
+    lib = load_library()
+    edge = _row(2, "Oh", 0.6, 0.8)  # the weakest Fe2+ Oh field in the grid
+    sets = propose_parameter_sets([_match_at(edge)], lib, budget=50, classes=["2Oh"])
+    dq = sorted({p.ten_dq for p in sets})
+    assert 0.4 in dq and 0.5 in dq  # whole steps beyond the edge
+    assert 0.55 in dq and 0.65 in dq  # half steps about the point
+    assert all(p.valence == 2 and p.coordination == "Oh" for p in sets)
+    held = {
+        (round(float(a), 3), round(float(b), 3))
+        for a, b in zip(lib.table["ten_dq"], lib.table["slater_scale"], strict=True)
+    }
+    assert not {(p.ten_dq, p.slater_scale) for p in sets} & held
+    assert len(propose_parameter_sets([_match_at(edge)], lib, 2, classes=["2Oh"])) == 2
+    unexplained = _match_at(edge, UNEXPLAINED_RESIDUAL * 2)
+    assert propose_parameter_sets([unexplained], lib, budget=50) == []
+
+
+def test_proposals_take_turns_between_standards():
+    lib = load_library()
+    a, b = _row(2, "Oh", 1.0, 0.8), _row(3, "Oh", 1.5, 0.8)
+    sets = propose_parameter_sets(
+        [_match_at(a, 0.05), _match_at(b, 0.02)], lib, budget=4, classes=None
+    )
+    assert {p.valence for p in sets} == {2, 3}
+
+
+def _write(folder: Path, name: str, y: np.ndarray, **labels: object) -> None:
+    head = "".join(f"# {k}: {v}\n" for k, v in labels.items())
+    rows = "\n".join(f"{e:.2f},{v:.6f}" for e, v in zip(AXIS, y, strict=True))
+    (folder / name).write_text(head + "energy_eV,intensity\n" + rows + "\n")
+
+
+@pytest.mark.slow
+def test_refine_runs_the_cycle_and_resumes(tmp_path, monkeypatch):
+    pytest.importorskip("edrixs")
+    from hyperspy_fe_ml.library.reference import reference_spectrum
+    from hyperspy_fe_ml.training import refine as refine_module
+    from hyperspy_fe_ml.training.refine import RefineSettings, refine
+
+    standards = tmp_path / "standards"
+    standards.mkdir()
+    # Weak-field Fe2+ (below the grid's 10Dq range) and a plain Fe3+.
+    _write(
+        standards,
+        "a.csv",
+        reference_spectrum(2, "Oh", AXIS, ten_dq=0.6),
+        compound="FeCl2",
+        valence=2,
+        td_fraction=0,
+    )
+    _write(
+        standards,
+        "b.csv",
+        reference_spectrum(3, "Oh", AXIS),
+        compound="FeCl3",
+        valence=3,
+        td_fraction=0,
+    )
+    settings = RefineSettings(
+        budget=2, n_train=3000, adapt=True, loco=True, n_adapt_library=1000
+    )
+    out = tmp_path / "run"
+    report = refine(standards, out, settings, show_progressbar=False, log=lambda s: 0)
+    proposed = json.loads((out / "proposed.json").read_text())
+    assert len(proposed) == 2
+    assert len(list((out / "sets").glob("*.npz"))) == 2
+    lib = load_library()
+    from hyperspy_fe_ml.library.shipped import read_library
+
+    extended = read_library(out / "library.npz")
+    assert len(extended) == len(lib) + 2
+    np.testing.assert_array_equal(
+        extended.table["ten_dq"][: len(lib)], lib.table["ten_dq"]
+    )
+    loco = json.loads((out / "loco.json").read_text())
+    assert {r["file"] for r in loco} == {"a.csv", "b.csv"}
+    assert all(np.isfinite(r["loco_valence"]) for r in loco)
+    text = report.read_text()
+    assert "leave-one-compound-out" in text and "a.csv" in text
+
+    # A second run finds every step on disk: nothing is simulated or trained.
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a finished step")
+
+    monkeypatch.setattr(refine_module, "_compute_sets", fail)
+    monkeypatch.setattr(refine_module, "_retrain", fail)
+    monkeypatch.setattr(refine_module, "_adapt", fail)
+    assert refine(standards, out, settings, show_progressbar=False, log=lambda s: 0)
