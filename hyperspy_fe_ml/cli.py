@@ -315,6 +315,8 @@ def _train(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None
     }
     settings = TrainingSettings(**given)
+    if args.standards is not None:
+        _standards_or_exit(args.standards)  # before the long training
     start = time.perf_counter()
     print(
         f"fe-ml train: {settings.n_train} training, {settings.n_calibration} "
@@ -339,12 +341,8 @@ def _adapt_to_standards(model, data, folder: str, settings):
     """``fe-ml train --standards``: the library model adapted to the standards."""
     from hyperspy_fe_ml.training.adapt import AdaptSettings, adapt_model
     from hyperspy_fe_ml.training.refine import RefineSettings
-    from hyperspy_fe_ml.training.standards import load_training_standards
 
-    try:
-        standards = load_training_standards(folder, model)
-    except ValueError as error:
-        raise CommandLineError(str(error)) from None
+    standards = _standards_or_exit(folder, model)
     for name, why in standards.skipped.items():
         print(f"standard {name} not used: {why}")
     n = RefineSettings().n_adapt_library
@@ -361,6 +359,21 @@ def _adapt_to_standards(model, data, folder: str, settings):
         AdaptSettings(),
         dataset=settings.dataset,
     )
+
+
+def _standards_or_exit(folder: str, model=None):
+    """The standards that can train, or a one-line user error."""
+    from hyperspy_fe_ml.training.standards import load_training_standards
+
+    if not Path(folder).is_dir():
+        raise CommandLineError(
+            f"--standards {folder}: not a folder; give the folder of labelled "
+            "standards (.csv with '# valence:' and '# td_fraction:' headers, or .msa)"
+        )
+    try:
+        return load_training_standards(folder, model)
+    except ValueError as error:
+        raise CommandLineError(str(error)) from None
 
 
 def _refine(args: argparse.Namespace) -> int:

@@ -68,14 +68,8 @@ L3_ALIGN_EV = 709.0
 #: reaches (:data:`~hyperspy_fe_ml.energy_axis.CONTRACT_SPAN_EV`).
 NORMALISATION_SPAN_EV = (-3.5, 13.5)
 #: The shipped default model, in ``hyperspy_fe_ml/data`` (written by
-#: ``fe-ml train --standards ../shared/expdata -o
-#: hyperspy_fe_ml/data/fe_state_model.json``: the library model adapted to the
-#: measured standards).
+#: ``fe-ml train -o hyperspy_fe_ml/data/fe_state_model.json``).
 DEFAULT_MODEL_FILE = "fe_state_model.json"
-#: The same model before its adaptation to measured standards (written beside
-#: it by ``fe-ml train --standards``): where leave-one-compound-out folds and
-#: a user's own adaptation start.
-LIBRARY_MODEL_FILE = "fe_state_model_library.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
 DEFAULT_MODEL_SHA256 = (
     "5e43bae79b8d6e2ffa2884434de58d5bf8d78a46d6dd4533dc82e18acdb1f280"

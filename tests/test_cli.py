@@ -367,3 +367,30 @@ def test_unknown_command_exits_with_usage(capsys):
         main(["frobnicate"])
     assert stop.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_refine_without_a_standards_folder_fails_in_one_line(tmp_path, capsys):
+    code = main(["refine", "--standards", str(tmp_path / "none"), "-o", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fe-ml refine: --standards") and "\n" not in err
+
+
+def test_train_with_unusable_standards_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    from hyperspy_fe_ml.training import train as train_module
+
+    folder = tmp_path / "standards"
+    folder.mkdir()
+    (folder / "a.csv").write_text("# valence: 2\nenergy_eV,intensity\n700,0\n710,1\n")
+
+    def tiny(settings, **kwargs):
+        raise AssertionError("trained before the standards were checked")
+
+    monkeypatch.setattr(train_module, "train_model", tiny)
+    out = tmp_path / "m.json"
+    code = main(["train", "-q", "--standards", str(folder), "-o", str(out)])
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("fe-ml train: ") and "no standard can train" in last
+    assert "td_fraction" in last
+    assert not out.exists() and not (tmp_path / "m_library.json").exists()

@@ -586,6 +586,12 @@ def model_card(
             f"standards** ({', '.join(adaptation['compounds'])}): the table above "
             "is not a test for them. The leave-one-compound-out table below is.",
         ]
+    else:
+        lines += [
+            "",
+            "This model was trained on the simulated library only: none of these "
+            "standards was used to train it.",
+        ]
     if loco:
         lines += _loco_section(loco, adaptation)
     lines += [
@@ -694,6 +700,18 @@ def _loco_section(
             f"standards (alone and mixed with library sets and each other) with "
             f"{adaptation['n_library']} library spectra, "
             f"{adaptation['settings']['epochs']} epochs.",
+        ]
+    else:
+        from hyperspy_fe_ml.training.adapt import AdaptSettings
+        from hyperspy_fe_ml.training.refine import RefineSettings
+
+        defaults = AdaptSettings()
+        lines += [
+            "",
+            f"Each fold: {defaults.n_standard} spectra drawn from the other "
+            "compounds' standards (alone and mixed with library sets and each "
+            f"other) with {RefineSettings().n_adapt_library} library spectra, "
+            f"{defaults.epochs} epochs (`AdaptSettings()`).",
         ]
     return lines
 

@@ -178,10 +178,9 @@ def evaluate_model(
         standards = find_standards_dir() or find_standards_dir(Path(__file__).parent)
     rows = evaluate_standards(model, standards) if standards else []
     loco = None
-    adaptation = (model.info or {}).get("adaptation")
-    if standards and adaptation:
+    if standards:
         loco = _leave_one_compound_out(
-            model_path, standards, settings, adaptation, show_progressbar
+            model, model_path, standards, settings, show_progressbar
         )
     energy_inputs = []
     if compare:
@@ -222,31 +221,43 @@ def evaluate_model(
 
 
 def _leave_one_compound_out(
+    model: FeStateModel,
     model_path: str | Path | None,
     standards: str | Path,
     settings: TrainingSettings,
-    adaptation: dict[str, Any],
     show_progressbar: bool,
 ) -> list[dict[str, Any]] | None:
-    """Leave-one-compound-out from the library model beside an adapted model,
-    with the adaptation's own settings and library spectra (the first of the
-    training split, as ``fe-ml train --standards`` used)."""
+    """Leave-one-compound-out of the adaptation to measured standards.
+
+    The folds start from the library-only model: the model itself, or, for a
+    model adapted by ``fe-ml train --standards``, the library model written
+    beside it (None when it is missing). They use the adaptation's recorded
+    settings (defaults for a library model) and the first library spectra of
+    the training split, as ``fe-ml train --standards`` does.
+    """
     from hyperspy_fe_ml.model import default_model_path, library_model_path
     from hyperspy_fe_ml.training.adapt import AdaptSettings, leave_one_compound_out
+    from hyperspy_fe_ml.training.refine import RefineSettings
     from hyperspy_fe_ml.training.standards import StandardMixSettings
 
-    path = library_model_path(model_path or default_model_path())
-    if not path.is_file():
-        return None
-    library_model = FeStateModel.load(path)
-    recorded = dict(adaptation["settings"])
-    recorded["mix"] = StandardMixSettings(
-        **{
-            k: tuple(v) if isinstance(v, list) else v
-            for k, v in recorded["mix"].items()
-        }
-    )
-    n = int(adaptation["n_library"])
+    adaptation = (model.info or {}).get("adaptation")
+    library_model = model
+    adapt_settings = AdaptSettings()
+    n = RefineSettings().n_adapt_library
+    if adaptation:
+        path = library_model_path(model_path or default_model_path())
+        if not path.is_file():
+            return None
+        library_model = FeStateModel.load(path)
+        recorded = dict(adaptation["settings"])
+        recorded["mix"] = StandardMixSettings(
+            **{
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in recorded["mix"].items()
+            }
+        )
+        adapt_settings = AdaptSettings(**recorded)
+        n = int(adaptation["n_library"])
     data = build_training_data(
         replace(settings, n_train=n, n_calibration=10, n_test=10),
         library_model.energy,
@@ -258,7 +269,7 @@ def _leave_one_compound_out(
         data.train[0][:n],
         data.train[1][:n],
         data.set_ids["train"],
-        AdaptSettings(**recorded),
+        adapt_settings,
         dataset=settings.dataset,
         show_progressbar=show_progressbar,
     )
