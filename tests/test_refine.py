@@ -145,8 +145,15 @@ def test_refine_runs_the_cycle_and_resumes(tmp_path, monkeypatch):
         valence=3,
         td_fraction=0,
     )
+    from hyperspy_fe_ml.training.adapt import AdaptSettings
+    from hyperspy_fe_ml.training.fit import FitSettings
+
     settings = RefineSettings(
-        budget=2, n_train=3000, adapt=True, loco=True, n_adapt_library=1000
+        budget=2,
+        n_train=2000,
+        n_adapt_library=500,
+        fit=FitSettings(n_components=16, hidden_layers=(16,), n_members=2),
+        adaptation=AdaptSettings(n_standard=500, epochs=2),
     )
     out = tmp_path / "run"
     report = refine(standards, out, settings, show_progressbar=False, log=lambda s: 0)

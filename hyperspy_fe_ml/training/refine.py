@@ -33,13 +33,15 @@ import json
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hyperspy_fe_ml.fileio import atomic_write
+from hyperspy_fe_ml.training.adapt import AdaptSettings
+from hyperspy_fe_ml.training.fit import FitSettings
 
 __all__ = ["RefineSettings", "refine"]
 
@@ -63,6 +65,10 @@ class RefineSettings:
         Library spectra kept in view during each adaptation.
     seed
         Seed of the training run.
+    fit
+        Model settings of the retraining.
+    adaptation
+        Settings of the adaptation and of every leave-one-compound-out fold.
     """
 
     budget: int = 40
@@ -71,6 +77,8 @@ class RefineSettings:
     loco: bool = True
     n_adapt_library: int = 40_000
     seed: int = 2026
+    fit: FitSettings = field(default_factory=FitSettings)
+    adaptation: AdaptSettings = field(default_factory=AdaptSettings)
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -297,7 +305,7 @@ def refine(
     loco: list[dict[str, Any]] = []
     step = out / "loco.json"
     if settings.loco and not step.is_file():
-        from hyperspy_fe_ml.training.adapt import AdaptSettings, leave_one_compound_out
+        from hyperspy_fe_ml.training.adapt import leave_one_compound_out
         from hyperspy_fe_ml.training.dataset import DatasetSettings
 
         if data is None:
@@ -310,7 +318,7 @@ def refine(
             data.train[0][:n],
             data.train[1][:n],
             data.set_ids["train"],
-            AdaptSettings(),
+            settings.adaptation,
             dataset=DatasetSettings(library=str(library_path)),
             show_progressbar=show_progressbar,
         )
@@ -354,6 +362,7 @@ def _retrain(settings: RefineSettings, library_path: str, show_progressbar: bool
         n_train=settings.n_train,
         seed=settings.seed,
         dataset=DatasetSettings(library=library_path),
+        fit=settings.fit,
     )
     return train_model(training, show_progressbar=show_progressbar)
 
@@ -361,7 +370,7 @@ def _retrain(settings: RefineSettings, library_path: str, show_progressbar: bool
 def _adapt(
     model: Any, standards: Path, data: Any, settings: RefineSettings, library: str
 ) -> Any:
-    from hyperspy_fe_ml.training.adapt import AdaptSettings, adapt_model
+    from hyperspy_fe_ml.training.adapt import adapt_model
     from hyperspy_fe_ml.training.dataset import DatasetSettings
     from hyperspy_fe_ml.training.standards import load_training_standards
 
@@ -372,7 +381,7 @@ def _adapt(
         data.train[0][:n],
         data.train[1][:n],
         data.set_ids["train"],
-        AdaptSettings(),
+        settings.adaptation,
         dataset=DatasetSettings(library=library),
     )
 
@@ -449,12 +458,12 @@ def refine_report(
         r = by_file["refined"].get(name, {})
         cv = by_file["loco"].get(name, {})
         want = s.get("nominal_valence")
-        for key, source, field in (
+        for key, source, column in (
             ("shipped", s, "valence"),
             ("refined", r, "valence"),
             ("loco", cv, "loco_valence"),
         ):
-            got = source.get(field)
+            got = source.get(column)
             if want is not None and got is not None and math.isfinite(float(got)):
                 errors[key].append(abs(float(got) - float(want)))
         lines.append(
