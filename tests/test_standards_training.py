@@ -121,7 +121,7 @@ def _measured_looking(folder: Path) -> None:
         _write(
             folder,
             f"s{k}.csv",
-            _bump(y, centre, 0.6),
+            _bump(y, centre, 1.0),
             compound=f"Fe{k}O",
             valence=valence,
             td_fraction=0,
@@ -139,13 +139,13 @@ def test_adaptation_learns_what_the_library_lacks(tmp_path, small_library_model)
         data.train[0][:3000],
         data.train[1][:3000],
         data.set_ids["train"],
-        AdaptSettings(n_standard=3000, epochs=6),
+        AdaptSettings(n_standard=4000, epochs=10),
     )
     after = adapted.predict(std.spectra)["valence"]
     error_before = np.abs(before - std.targets[:, 0]).mean()
     error_after = np.abs(after - std.targets[:, 0]).mean()
-    assert error_before > 0.15
-    assert error_after < 0.5 * error_before
+    assert error_before > 0.25  # 0.36 here
+    assert error_after < 0.5 * error_before  # 0.11 here
     assert adapted.info["adaptation"]["compounds"] == sorted(set(std.groups))
     # The library is not forgotten: held-out library spectra stay close.
     x, y = data.calibration[0], data.calibration[1]

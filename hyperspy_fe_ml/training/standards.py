@@ -296,7 +296,11 @@ def standard_mixtures(
     """
     from hyperspy_fe_ml.library.reference import broaden_library
     from hyperspy_fe_ml.library.shipped import library_for
-    from hyperspy_fe_ml.training.dataset import DatasetSettings, _balanced_choice
+    from hyperspy_fe_ml.training.dataset import (
+        DatasetSettings,
+        _balanced_choice,
+        draw_range,
+    )
 
     dataset = DatasetSettings() if dataset is None else dataset
     energy = standards.energy
@@ -311,7 +315,7 @@ def standard_mixtures(
     share = np.where(pure, 1.0, rng.uniform(*settings.standard_weight, n))
     # Fe3+ against Fe2+ within a mixture, as for library mixtures
     # (DatasetSettings.fe3_shift): each component moves by its Fe3+ share.
-    fe3_shift = rng.uniform(*dataset.fe3_shift, n)
+    fe3_shift = draw_range(rng, dataset.fe3_shift, n)
     fe3 = standards.targets[:, 1]
     spectra = share[:, None] * _shifted(
         energy, standards.spectra[first], np.where(pure, 0.0, fe3_shift * fe3[first])
@@ -342,14 +346,9 @@ def standard_mixtures(
             m = int(use.sum())
             widths = {
                 name: rng.uniform(*getattr(dataset, name), m)
-                for name in (
-                    "fwhm_l3",
-                    "fwhm_l2",
-                    "resolution",
-                    "step",
-                    "l3_width_slope",
-                )
+                for name in ("fwhm_l3", "fwhm_l2", "resolution", "step")
             }
+            widths["l3_width_slope"] = draw_range(rng, dataset.l3_width_slope, m)
             y = broaden_library(
                 ids,
                 energy,
