@@ -182,3 +182,18 @@ def test_refine_runs_the_cycle_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(refine_module, "_retrain", fail)
     monkeypatch.setattr(refine_module, "_adapt", fail)
     assert refine(standards, out, settings, show_progressbar=False, log=lambda s: 0)
+
+
+def test_square_pyramid_proposals_keep_the_angular_overlap_ratio():
+    from hyperspy_fe_ml.library.multiplet import square_pyramid_cf
+
+    lib = load_library()
+    t = lib.table
+    row = int(np.flatnonzero(t["coordination"] == "C4v")[0])
+    ratio_ds = t["ds"][row] / t["ten_dq"][row]
+    sets = propose_parameter_sets([_match_at(row)], lib, budget=20)
+    c4v = [p for p in sets if p.coordination == "C4v"]
+    assert c4v
+    for p in c4v:
+        assert p.ds == pytest.approx(ratio_ds * p.ten_dq, abs=1e-3)
+        assert p.dt == pytest.approx(square_pyramid_cf(p.ten_dq, 0.2)[1], abs=1e-3)

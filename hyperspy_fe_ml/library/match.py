@@ -384,7 +384,12 @@ def _around(table: dict[str, np.ndarray], row: int) -> list[tuple]:
         if limits[0] <= dq <= limits[1] and (
             _LIMITS["slater_scale"][0] <= sl <= _LIMITS["slater_scale"][1]
         ):
-            out.append((valence, coordination, dq, ds, dt, sl))
+            new_ds, new_dt = ds, dt
+            if coordination == "C4v":
+                # Square pyramid: Ds and Dt scale with 10Dq at a fixed e_pi/e_sigma
+                # (multiplet.square_pyramid_cf).
+                new_ds, new_dt = round(ds * dq / dq0, 4), round(dt * dq / dq0, 4)
+            out.append((valence, coordination, dq, new_ds, new_dt, sl))
     return out
 
 
