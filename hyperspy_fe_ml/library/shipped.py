@@ -298,7 +298,6 @@ def _check_layout(
         )
 
 
-@lru_cache(maxsize=4)
 def library_for(path: str | None = None) -> MultipletLibrary:
     """The library in ``path`` (read once, then cached), or the shipped one.
 
@@ -311,7 +310,12 @@ def library_for(path: str | None = None) -> MultipletLibrary:
     >>> library_for(None) is load_library()
     True
     """
-    return load_library() if path is None else read_library(path)
+    return load_library() if path is None else _read_cached(str(path))
+
+
+@lru_cache(maxsize=4)
+def _read_cached(path: str) -> MultipletLibrary:
+    return read_library(path)
 
 
 @lru_cache(maxsize=1)
