@@ -116,21 +116,42 @@ def _row_max(row, lo: int, hi: int) -> float:
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> int:
-    """Flag bits of one raw spectrum over channels ``[lo, hi)``."""
+    """Flag bits of one raw spectrum over channels ``[lo, hi)``.
+
+    One branch-free pass (it vectorises) counts what the flags need: a non-finite
+    value turns ``poison`` into NaN (inf * 0 and NaN * 0 are NaN); negative, zero
+    and saturated channels; and places where :data:`SATURATION_RUN` (4) equal
+    channels start. Only a spectrum with such a run (rare in counts) pays for its
+    maximum and the search for a run at it.
+    """
     n = hi - lo
     if n <= 0:
         return FLAG_EMPTY
-    top = _row_max(row, lo, hi)
-    # One branch-free pass (it vectorises): a non-finite value turns ``poison``
-    # into NaN, since inf * 0 and NaN * 0 are NaN.
     poison = 0.0
     n_negative = 0
     n_zero = 0
-    for k in range(lo, hi):
-        v = float(row[k])
+    n_high = 0
+    n_runs = 0
+    # Loops over a slice from 0: numba then knows the index is not negative and
+    # reads contiguous vectors (from ``lo`` it would gather, for wraparound).
+    seg = row[lo:hi]
+    # Channels k, k+1, k+2, k+3 equal: a run of SATURATION_RUN (= 4) starts at k.
+    for k in range(n - 3):
+        v = float(seg[k])
+        v1 = float(seg[k + 1])
+        v2 = float(seg[k + 2])
+        v3 = float(seg[k + 3])
         poison += v * 0.0
         n_negative += v < 0.0
         n_zero += v == 0.0
+        n_high += v >= saturation
+        n_runs += (v == v1) & (v1 == v2) & (v2 == v3)
+    for k in range(max(n - 3, 0), n):
+        v = float(seg[k])
+        poison += v * 0.0
+        n_negative += v < 0.0
+        n_zero += v == 0.0
+        n_high += v >= saturation
     if poison != 0.0:
         return FLAG_NOT_FINITE
     if n_zero == n:
@@ -138,19 +159,17 @@ def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> 
     flags = 0
     if raw_counts and n_negative > MAX_NEGATIVE_FRACTION * n:
         flags |= FLAG_NEGATIVE
-    if top >= saturation:
+    # All channels are finite here, so a channel at or above ``saturation`` is
+    # the maximum being there.
+    if n_high > 0:
         return flags | FLAG_SATURATED
+    if n_runs == 0:
+        return flags
+    top = _row_max(row, lo, hi)
     if top > 0.0 and (top >= SATURATION_MIN_COUNTS or top != np.floor(top)):
-        # A run needs SATURATION_RUN channels at the maximum: count them first
-        # (branch-free, it vectorises); noisy counts rarely repeat their maximum.
-        n_top = 0
-        for k in range(lo, hi):
-            n_top += row[k] == top
-        if n_top < SATURATION_RUN:
-            return flags
         run = 0
         for k in range(lo, hi):
-            if row[k] == top:
+            if float(row[k]) == top:
                 run += 1
                 if run >= SATURATION_RUN:
                     return flags | FLAG_SATURATED
