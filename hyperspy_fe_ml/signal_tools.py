@@ -181,16 +181,18 @@ def typical_spectrum(signal: BaseSignal) -> np.ndarray:
         sample = sample.astype(np.float64)
     finite = np.isfinite(sample).all(axis=1)
     if finite.sum() >= 0.5 * len(sample):
-        # Most rows finite: the plain median of those, a partition per channel in
-        # the data's own type (several times faster than nanmedian's row-by-row
-        # path, and no float64 copy), the two middle values averaged in float64.
+        # Most rows finite: the plain median of those, a sort per channel in the
+        # data's own type, in place (NumPy's SIMD sort: several times faster than
+        # a partition per channel, itself several times faster than nanmedian's
+        # row-by-row path; no float64 copy), the two middle values averaged in
+        # float64.
         rows = np.ascontiguousarray(sample[finite].T)
         half = rows.shape[1] // 2
+        rows.sort(axis=1)
         if rows.shape[1] % 2:
-            return np.partition(rows, half, axis=1)[:, half].astype(np.float64)
-        middle = np.partition(rows, (half - 1, half), axis=1)
+            return rows[:, half].astype(np.float64)
         return 0.5 * (
-            middle[:, half - 1].astype(np.float64) + middle[:, half].astype(np.float64)
+            rows[:, half - 1].astype(np.float64) + rows[:, half].astype(np.float64)
         )
     sample = sample.astype(np.float64)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

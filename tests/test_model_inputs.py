@@ -9,7 +9,9 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     BACKGROUND_POWER_LAW,
     FLAG_BACKGROUND_FALLBACK,
     FLAG_PARTIAL_WINDOW,
+    SATURATION_RUN,
     _power_law_row,
+    _raw_quality,
     align_rows,
     prepare_model_inputs,
 )
@@ -240,3 +242,64 @@ def test_row_max_is_the_maximum_of_any_slice_and_skips_nan():
     row[7] = np.nan
     assert _row_max(row, 0, 37) == np.nanmax(row)
     assert _row_max(row, 4, 4) == -np.inf
+
+
+def _quality_reference(row, lo, hi, raw_counts, saturation):
+    """Quality flags spelt out: the maximum first, then a run of channels at it."""
+    from hyperspy_fe_ml.kernels import model_inputs as k
+
+    part = np.asarray(row[lo:hi], dtype=np.float64)
+    if part.size == 0:
+        return k.FLAG_EMPTY
+    if not np.all(np.isfinite(part)):
+        return k.FLAG_NOT_FINITE
+    if np.all(part == 0.0):
+        return k.FLAG_EMPTY
+    flags = 0
+    if raw_counts and np.sum(part < 0.0) > k.MAX_NEGATIVE_FRACTION * part.size:
+        flags |= k.FLAG_NEGATIVE
+    top = part.max()
+    if top >= saturation:
+        return flags | k.FLAG_SATURATED
+    if top > 0.0 and (top >= k.SATURATION_MIN_COUNTS or top != np.floor(top)):
+        run = 0
+        for v in part:
+            run = run + 1 if v == top else 0
+            if run >= SATURATION_RUN:
+                return flags | k.FLAG_SATURATED
+    return flags
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_raw_quality_matches_its_definition(compiled):
+    quality = _raw_quality if compiled else _raw_quality.py_func
+    rng = np.random.default_rng(5)
+    rows = []
+    for _ in range(300):
+        row = rng.poisson(rng.choice([0.3, 5.0, 60.0, 3000.0]), 40).astype(np.float32)
+        kind = rng.integers(8)
+        at = rng.integers(0, 36)
+        if kind == 0:  # a clipped peak: a run at the maximum
+            row[at : at + rng.integers(2, 6)] = row.max() + rng.choice([0.0, 0.5, 5.0])
+        elif kind == 1:  # a run below the maximum
+            row[at : at + 4] = max(row.max() - 1.0, 0.0)
+        elif kind == 2:
+            row[at] = rng.choice([np.nan, np.inf, -np.inf])
+        elif kind == 3:
+            row[: rng.integers(0, 40)] = 0.0
+        elif kind == 4:
+            row[at : at + 3] = -1.0
+        elif kind == 5:
+            row *= 0.37
+        rows.append(row)
+    for row in rows:
+        for lo, hi in [(0, 40), (3, 37), (0, 3), (5, 5)]:
+            for raw, saturation in [(True, np.inf), (False, np.inf), (True, 60.0)]:
+                got = quality(row, lo, hi, raw, saturation)
+                assert got == _quality_reference(row, lo, hi, raw, saturation), (
+                    row,
+                    lo,
+                    hi,
+                    raw,
+                    saturation,
+                )

@@ -116,21 +116,42 @@ def _row_max(row, lo: int, hi: int) -> float:
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> int:
-    """Flag bits of one raw spectrum over channels ``[lo, hi)``."""
+    """Flag bits of one raw spectrum over channels ``[lo, hi)``.
+
+    One branch-free pass (it vectorises) counts what the flags need: a non-finite
+    value turns ``poison`` into NaN (inf * 0 and NaN * 0 are NaN); negative, zero
+    and saturated channels; and places where :data:`SATURATION_RUN` (4) equal
+    channels start. Only a spectrum with such a run (rare in counts) pays for its
+    maximum and the search for a run at it.
+    """
     n = hi - lo
     if n <= 0:
         return FLAG_EMPTY
-    top = _row_max(row, lo, hi)
-    # One branch-free pass (it vectorises): a non-finite value turns ``poison``
-    # into NaN, since inf * 0 and NaN * 0 are NaN.
     poison = 0.0
     n_negative = 0
     n_zero = 0
-    for k in range(lo, hi):
-        v = float(row[k])
+    n_high = 0
+    n_runs = 0
+    # Loops over a slice from 0: numba then knows the index is not negative and
+    # reads contiguous vectors (from ``lo`` it would gather, for wraparound).
+    seg = row[lo:hi]
+    # Channels k, k+1, k+2, k+3 equal: a run of SATURATION_RUN (= 4) starts at k.
+    for k in range(n - 3):
+        v = float(seg[k])
+        v1 = float(seg[k + 1])
+        v2 = float(seg[k + 2])
+        v3 = float(seg[k + 3])
         poison += v * 0.0
         n_negative += v < 0.0
         n_zero += v == 0.0
+        n_high += v >= saturation
+        n_runs += (v == v1) & (v1 == v2) & (v2 == v3)
+    for k in range(max(n - 3, 0), n):
+        v = float(seg[k])
+        poison += v * 0.0
+        n_negative += v < 0.0
+        n_zero += v == 0.0
+        n_high += v >= saturation
     if poison != 0.0:
         return FLAG_NOT_FINITE
     if n_zero == n:
@@ -138,19 +159,17 @@ def _raw_quality(row, lo: int, hi: int, raw_counts: bool, saturation: float) -> 
     flags = 0
     if raw_counts and n_negative > MAX_NEGATIVE_FRACTION * n:
         flags |= FLAG_NEGATIVE
-    if top >= saturation:
+    # All channels are finite here, so a channel at or above ``saturation`` is
+    # the maximum being there.
+    if n_high > 0:
         return flags | FLAG_SATURATED
+    if n_runs == 0:
+        return flags
+    top = _row_max(row, lo, hi)
     if top > 0.0 and (top >= SATURATION_MIN_COUNTS or top != np.floor(top)):
-        # A run needs SATURATION_RUN channels at the maximum: count them first
-        # (branch-free, it vectorises); noisy counts rarely repeat their maximum.
-        n_top = 0
-        for k in range(lo, hi):
-            n_top += row[k] == top
-        if n_top < SATURATION_RUN:
-            return flags
         run = 0
         for k in range(lo, hi):
-            if row[k] == top:
+            if float(row[k]) == top:
                 run += 1
                 if run >= SATURATION_RUN:
                     return flags | FLAG_SATURATED
@@ -321,16 +340,29 @@ def _shift_standardise_row(grid, y, shift, mean, inv_scale, out) -> float:
     whole = np.floor(shift / step)
     t = shift / step - whole
     j0 = int(whole)
+    # Channel k reads y[k + j0] (and the next): below k_lo the first value is held,
+    # from k_hi on the last; in between the loop has no branches and vectorises.
+    k_lo = min(max(-j0, 0), n)
+    k_hi = max(min(n - 1 - j0, n), k_lo)
     norm2 = 0.0
-    for k in range(n):
-        j = k + j0
-        if j < 0:
-            v = y[0]
-        elif j >= n - 1:
-            v = y[n - 1]
-        else:
-            v = (1.0 - t) * y[j] + t * y[j + 1]
-        x = (v - mean[k]) * inv_scale[k]
+    first = y[0]
+    for k in range(k_lo):
+        x = (first - mean[k]) * inv_scale[k]
+        out[k] = x
+        norm2 += x * x
+    a = y[k_lo + j0 : k_hi + j0]
+    b = y[k_lo + j0 + 1 : k_hi + j0 + 1]
+    mean_mid = mean[k_lo:k_hi]
+    scale_mid = inv_scale[k_lo:k_hi]
+    out_mid = out[k_lo:k_hi]
+    for k in range(k_hi - k_lo):
+        v = (1.0 - t) * a[k] + t * b[k]
+        x = (v - mean_mid[k]) * scale_mid[k]
+        out_mid[k] = x
+        norm2 += x * x
+    last = y[n - 1]
+    for k in range(k_hi, n):
+        x = (last - mean[k]) * inv_scale[k]
         out[k] = x
         norm2 += x * x
     return norm2
@@ -358,9 +390,20 @@ def _window_integral(grid, y, start: float, end: float) -> float:
     """Trapezoid integral of ``y`` over the channels of ``grid`` in [start, end]."""
     lo = np.searchsorted(grid, start, side="left")
     hi = np.searchsorted(grid, end, side="right")
+    return _trapezoid(grid, y, lo, hi)
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _trapezoid(grid, y, lo: int, hi: int) -> float:
+    """Trapezoid integral of ``y`` over channels ``[lo, hi)`` of ``grid``."""
+    if hi - lo < 2:
+        return 0.0
+    # Slices from 0: no wraparound of the indices, so the loop vectorises.
+    g = grid[lo:hi]
+    v = y[lo:hi]
     total = 0.0
-    for j in range(lo + 1, hi):
-        total += 0.5 * (y[j] + y[j - 1]) * (grid[j] - grid[j - 1])
+    for j in range(1, hi - lo):
+        total += 0.5 * (v[j] + v[j - 1]) * (g[j] - g[j - 1])
     return total
 
 
@@ -684,9 +727,11 @@ def prepare_model_inputs(
             _power_law_row(level, slope, log_span, background)
             for j in range(m):
                 y[j] -= background[j]
-            for j in range(norm_lo, norm_hi):
-                s0 += background[j]
-                s1 += background[j] * (log_grid[j] - x_ref)
+            window = background[norm_lo:norm_hi]
+            window_x = log_grid[norm_lo:norm_hi]
+            for j in range(window.size):
+                s0 += window[j]
+                s1 += window[j] * (window_x[j] - x_ref)
             s0 *= step
             s1 *= step
             var_fit = var_a * s0 * s0 + 2.0 * cov_ab * s0 * s1 + var_b * s1 * s1
@@ -695,9 +740,7 @@ def prepare_model_inputs(
                 y[j] -= constant
             s0 = abs(constant) * window_width
             var_fit = var_a * window_width * window_width
-        integral = 0.0
-        for j in range(norm_lo + 1, norm_hi):
-            integral += 0.5 * (y[j] + y[j - 1]) * (grid[j] - grid[j - 1])
+        integral = _trapezoid(grid, y, norm_lo, norm_hi)
         floor = BACKGROUND_PRECISION * s0
         variance = var_fit + sigma * sigma * n_raw_window * raw_step * raw_step
         variance += floor * floor

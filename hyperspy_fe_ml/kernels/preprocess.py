@@ -32,8 +32,12 @@ _TINY = float(np.finfo(np.float64).tiny)
 NORMALISE_INTEGRAL = 0
 NORMALISE_MEAN = 1
 
+#: Fast-math flags of the row kernels: reassociation lets sums vectorise. Not
+#: ``nnan``/``ninf``: NaN and inf must still propagate (the checks use them).
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
 
-@njit(cache=True, nogil=True)
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def fit_log_log_row(
     row: np.ndarray, log_energy: np.ndarray, x_ref: float, lo: int, hi: int
 ) -> tuple[int, float, float, bool, float, float, float, float, float, float, float]:
@@ -87,19 +91,23 @@ def fit_log_log_row(
         bin_sum = 0.0
         bin_x = 0.0
         bin_xx = 0.0
-        for k in range(start, min(start + width, hi)):
-            v = float(row[k])
-            if not np.isfinite(v):
-                continue
-            n_win += 1
-            total += v
-            total2 += v * v
-            if v > 0.0:
-                count += 1
-                bin_sum += v
-                d = log_energy[k] - log_energy[start]
-                bin_x += d
-                bin_xx += d * d
+        # Branch-free over slices (indices from 0, no wraparound): it vectorises.
+        # ``v - v`` is 0 for a finite value, NaN otherwise.
+        part = row[start : min(start + width, hi)]
+        part_x = log_energy[start : min(start + width, hi)]
+        base = part_x[0]
+        for k in range(part.size):
+            v = float(part[k])
+            finite = v - v == 0.0
+            positive = finite & (v > 0.0)
+            n_win += finite
+            total += v if finite else 0.0
+            total2 += v * v if finite else 0.0
+            count += positive
+            bin_sum += v if positive else 0.0
+            d = part_x[k] - base
+            bin_x += d if positive else 0.0
+            bin_xx += d * d if positive else 0.0
         if count == 0:
             continue
         w = float(count)
@@ -745,7 +753,7 @@ def l3_centroid(
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def l3_centroid_row(
     energy: np.ndarray,
     row: np.ndarray,
@@ -763,11 +771,15 @@ def l3_centroid_row(
         hi = np.searchsorted(energy, hi_e, side="right")
         total = 0.0
         moment = 0.0
-        for k in range(lo, hi):
-            v = row[k]
-            if np.isfinite(v) and v > 0.0:
-                total += v
-                moment += v * energy[k]
+        # Branch-free over slices (it vectorises); ``0 < v < inf``: finite and
+        # positive.
+        part = row[lo:hi]
+        part_e = energy[lo:hi]
+        for k in range(part.size):
+            v = part[k]
+            w = v if (v > 0.0) & (v < np.inf) else 0.0
+            total += w
+            moment += w * part_e[k]
         if total <= 0.0:
             return np.nan
         centre = moment / total
