@@ -351,8 +351,10 @@ def inspect_fe_l23(
         low_l3 = nominal < L3_CALIBRATION_TARGET_EV - PRE_EDGE_ANCHOR_SLACK_EV
         if low_l3 or nominal - L3_CALIBRATION_TARGET_EV > L3_OFFSET_TOLERANCE_EV:
             anchor = float(math.floor(nominal))
-        pre_end = min(anchor, EXPECTED_L3_RANGE_EV[1] + L3_OFFSET_TOLERANCE_EV)
-        pre_end -= PRE_EDGE_GAP_EV
+        # The window follows an axis offset upwards too (the input contract
+        # reads axes up to 10 eV off): capping it at the nominal range left an
+        # axis 9 eV high, starting 9 eV below its L3 line, no pre-edge at all.
+        pre_end = anchor - PRE_EDGE_GAP_EV
         pre_start = max(low, pre_end - PRE_EDGE_MAX_WIDTH_EV)
         window = (pre_start, pre_end) if pre_end > low else None
     else:

@@ -642,7 +642,9 @@ def prepare_model_inputs(
         White-line integral over its standard error: the counting scatter of the
         pre-edge channels plus the uncertainty of the background fitted to them
         and extrapolated under the edge, and at least
-        :data:`BACKGROUND_PRECISION` of that background (NaN when unknown).
+        :data:`BACKGROUND_PRECISION` of that background (NaN when unknown: no
+        pre-edge channels, or no uncertainty from them, then flagged as a
+        background fallback).
         Below :data:`MIN_EDGE_SNR` the pixel has no edge.
     flags
         Quality bits per pixel, uint8 (``FLAG_*``).
@@ -750,6 +752,10 @@ def prepare_model_inputs(
             snr = np.inf if integral > 0.0 else 0.0
         else:
             snr = np.nan
+            if pre_hi > pre_lo:
+                # Pre-edge channels, yet no uncertainty from them (e.g. all zero
+                # counts): the flag says the background is not a fitted one.
+                flag |= FLAG_BACKGROUND_FALLBACK
         edge_snr[p] = snr
         if not (np.isfinite(integral) and integral > 0.0) or snr < MIN_EDGE_SNR:
             flags[p] = flag | FLAG_NO_EDGE
