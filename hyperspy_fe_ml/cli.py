@@ -317,6 +317,8 @@ def _train(args: argparse.Namespace) -> int:
     settings = TrainingSettings(**given)
     if args.standards is not None:
         _standards_or_exit(args.standards)  # before the long training
+    if args.start_from is not None:
+        return _adapt_only(args)
     start = time.perf_counter()
     print(
         f"fe-ml train: {settings.n_train} training, {settings.n_calibration} "
@@ -337,6 +339,53 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt_only(args: argparse.Namespace) -> int:
+    """``fe-ml train --standards DIR --start-from MODEL``: adapt a library model
+    without training a new one (its own training split keeps the library in
+    view)."""
+    from dataclasses import replace
+
+    from hyperspy_fe_ml.model import (
+        FeStateModel,
+        ModelFileError,
+        library_model_path,
+        load_default_model,
+    )
+    from hyperspy_fe_ml.training.refine import RefineSettings
+    from hyperspy_fe_ml.training.report import training_settings_of
+    from hyperspy_fe_ml.training.train import build_training_data
+
+    if args.standards is None:
+        raise CommandLineError(
+            "--start-from adapts a model to measured standards: give them with "
+            "--standards DIR"
+        )
+    try:
+        base = (
+            load_default_model()
+            if args.start_from == "shipped"
+            else FeStateModel.load(args.start_from)
+        )
+        settings = training_settings_of(base)
+    except (ModelFileError, ValueError, OSError) as error:
+        raise CommandLineError(f"--start-from {args.start_from}: {error}") from None
+    if (base.info or {}).get("adaptation"):
+        raise CommandLineError(
+            f"--start-from {args.start_from}: this model is already adapted to "
+            "standards; start from its library-only model (…_library.json)"
+        )
+    n = min(settings.n_train, RefineSettings().n_adapt_library)
+    data = build_training_data(
+        replace(settings, n_train=n, n_calibration=10, n_test=10),
+        base.energy,
+        show_progressbar=not args.quiet,
+    )
+    model = _adapt_to_standards(base, data, args.standards, settings)
+    print(f"wrote the library-only model {base.save(library_model_path(args.output))}")
+    print(f"wrote {model.save(args.output)}")
+    return 0
+
+
 def _adapt_to_standards(model, data, folder: str, settings):
     """``fe-ml train --standards``: the library model adapted to the standards."""
     from hyperspy_fe_ml.training.adapt import AdaptSettings, adapt_model
@@ -345,7 +394,7 @@ def _adapt_to_standards(model, data, folder: str, settings):
     standards = _standards_or_exit(folder, model)
     for name, why in standards.skipped.items():
         print(f"standard {name} not used: {why}")
-    n = RefineSettings().n_adapt_library
+    n = min(RefineSettings().n_adapt_library, len(data.train[0]))
     print(
         f"adapting to {len(standards)} standards of "
         f"{len(set(standards.groups))} compounds ({n} library spectra kept in view)"
@@ -548,6 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of labelled measured standards to adapt the model to after "
         "the library training (.csv with '# valence:' and '# td_fraction:' "
         "headers, or .msa; default: none, library only)",
+    )
+    train.add_argument(
+        "--start-from",
+        default=None,
+        metavar="MODEL",
+        help="with --standards: adapt this library-only model (.json, or 'shipped' "
+        "for the shipped one) instead of training a new one — about a minute "
+        "instead of half an hour (default: train anew)",
     )
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)

@@ -209,3 +209,50 @@ def test_training_from_a_named_library_uses_it(tmp_path):
         200, AXIS, ids["train"], 0, DatasetSettings(library=str(path), augment=False)
     )
     assert np.all(y[:, 2] == 0.0)  # no tetrahedral set to draw
+
+
+def test_fe_ml_train_adapts_a_library_model_without_retraining(
+    tmp_path, small_library_model
+):
+    from hyperspy_fe_ml.cli import main
+    from hyperspy_fe_ml.model import FeStateModel
+
+    model, _ = small_library_model
+    base = model.save(tmp_path / "base.json")
+    folder = tmp_path / "standards"
+    folder.mkdir()
+    _measured_looking(folder)
+    out = tmp_path / "mine.json"
+    code = main(
+        [
+            "train",
+            "-q",
+            "--standards",
+            str(folder),
+            "--start-from",
+            str(base),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    adapted = FeStateModel.load(out)
+    assert adapted.info["adaptation"]["standards"] == [f"s{k}.csv" for k in range(4)]
+    library = FeStateModel.load(tmp_path / "mine_library.json")
+    np.testing.assert_array_equal(library.components, model.components)
+    # Starting from an adapted model is refused in one line.
+    assert (
+        main(
+            [
+                "train",
+                "-q",
+                "--standards",
+                str(folder),
+                "--start-from",
+                str(out),
+                "-o",
+                str(tmp_path / "again.json"),
+            ]
+        )
+        == 2
+    )
