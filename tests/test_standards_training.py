@@ -51,6 +51,7 @@ def _bump(y: np.ndarray, centre: float, height: float) -> np.ndarray:
         ("Fe3O4 (magnetite)", "Fe3O4"),
         ("Ca2Fe2O5 (brownmillerite)", "Ca2Fe2O5"),
         ("Fe2+ end member (mineral)", "fe2+ end member"),
+        ("Fe2O3_Fe_L3_Qiang_Xu_141", "Fe2O3"),
     ],
 )
 def test_compound_key_groups_polymorphs_and_remarks(name, key):

@@ -52,9 +52,11 @@ _POLYMORPH = re.compile(r"^(?:alpha|beta|gamma|delta|epsilon|[αβγδε])-", re
 def compound_key(compound: str) -> str:
     """The compound a standard belongs to, for leave-one-compound-out splits.
 
-    The first word that is an iron-bearing formula, without a polymorph prefix
-    (``alpha-Fe2O3`` → ``Fe2O3``; ``hercynite FeAl2O4`` → ``FeAl2O4``); else the
-    name without parenthesised remarks, lower case.
+    The first word (split at spaces, commas, semicolons, slashes and
+    underscores, as file titles have them) that is an iron-bearing formula,
+    without a polymorph prefix (``alpha-Fe2O3`` → ``Fe2O3``; ``hercynite
+    FeAl2O4`` → ``FeAl2O4``; ``Fe2O3_Fe_L3_Qiang_Xu`` → ``Fe2O3``); else the name
+    without parenthesised remarks, lower case.
 
     Examples
     --------
@@ -63,7 +65,7 @@ def compound_key(compound: str) -> str:
     >>> compound_key("hercynite FeAl2O4"), compound_key("Fe(II) framework (MOF)")
     ('FeAl2O4', 'fe(ii) framework')
     """
-    for word in compound.replace(",", " ").split():
+    for word in re.split(r"[\s,;/_]+", compound):
         word = _POLYMORPH.sub("", word)
         if "Fe" in word and _FORMULA.match(word):
             return word
