@@ -343,17 +343,15 @@ def _adapt_only(args: argparse.Namespace) -> int:
     """``fe-ml train --standards DIR --start-from MODEL``: adapt a library model
     without training a new one (its own training split keeps the library in
     view)."""
-    from dataclasses import replace
-
     from hyperspy_fe_ml.model import (
         FeStateModel,
         ModelFileError,
         library_model_path,
         load_default_model,
     )
+    from hyperspy_fe_ml.training.adapt import library_in_view
     from hyperspy_fe_ml.training.refine import RefineSettings
     from hyperspy_fe_ml.training.report import training_settings_of
-    from hyperspy_fe_ml.training.train import build_training_data
 
     if args.standards is None:
         raise CommandLineError(
@@ -374,12 +372,7 @@ def _adapt_only(args: argparse.Namespace) -> int:
             f"--start-from {args.start_from}: this model is already adapted to "
             "standards; start from its library-only model (…_library.json)"
         )
-    n = min(settings.n_train, RefineSettings().n_adapt_library)
-    data = build_training_data(
-        replace(settings, n_train=n, n_calibration=10, n_test=10),
-        base.energy,
-        show_progressbar=not args.quiet,
-    )
+    data = library_in_view(settings, RefineSettings().n_adapt_library, base.energy)
     model = _adapt_to_standards(base, data, args.standards, settings)
     print(f"wrote the library-only model {base.save(library_model_path(args.output))}")
     print(f"wrote {model.save(args.output)}")
@@ -410,15 +403,19 @@ def _adapt_to_standards(model, data, folder: str, settings):
     )
 
 
-def _standards_or_exit(folder: str, model=None):
-    """The standards that can train, or a one-line user error."""
-    from hyperspy_fe_ml.training.standards import load_training_standards
-
+def _standards_folder_or_exit(folder: str) -> None:
     if not Path(folder).is_dir():
         raise CommandLineError(
             f"--standards {folder}: not a folder; give the folder of labelled "
             "standards (.csv with '# valence:' and '# td_fraction:' headers, or .msa)"
         )
+
+
+def _standards_or_exit(folder: str, model=None):
+    """The standards that can train, or a one-line user error."""
+    from hyperspy_fe_ml.training.standards import load_training_standards
+
+    _standards_folder_or_exit(folder)
     try:
         return load_training_standards(folder, model)
     except ValueError as error:
@@ -428,12 +425,7 @@ def _standards_or_exit(folder: str, model=None):
 def _refine(args: argparse.Namespace) -> int:
     from hyperspy_fe_ml.training.refine import RefineSettings, refine
 
-    if not Path(args.standards).is_dir():
-        raise CommandLineError(
-            f"--standards {args.standards}: not a folder; give the folder of "
-            "labelled standards (.csv with '# valence:' and '# td_fraction:' "
-            "headers, or .msa)"
-        )
+    _standards_folder_or_exit(args.standards)
     settings = RefineSettings(
         budget=args.budget,
         n_train=args.n_train,

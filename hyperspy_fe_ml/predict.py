@@ -266,7 +266,24 @@ def model_input_spectra(
     data = np.asarray(compute_array(as_spectrum_blocks(signal.data), False))
     spectra = np.ascontiguousarray(data.reshape(-1, data.shape[-1]))
     zeros, ones = np.zeros(model.n_channels), np.ones(model.n_channels)
-    aligned, _, _, _, flags = prepare_model_inputs(
+    aligned, _, _, _, flags = _read(energy, spectra, model, plan, zeros, ones)
+    return np.asarray(aligned, dtype=np.float64), np.asarray(flags), plan
+
+
+# -- per block ------------------------------------------------------------------------
+
+
+def _read(
+    energy: np.ndarray,
+    spectra: np.ndarray,
+    model: FeStateModel,
+    plan: PredictionPlan,
+    mean: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The fused kernel with the plan's windows and the model's grid, standardised
+    by ``mean`` and ``scale``."""
+    return prepare_model_inputs(
         energy,
         spectra,
         plan.pre_edge[0],
@@ -281,14 +298,10 @@ def model_input_spectra(
         L3_CENTROID_STEPS,
         NORMALISATION_SPAN_EV,
         L3_ALIGN_EV,
-        zeros,
-        ones,
+        mean,
+        scale,
         plan.saturation,
     )
-    return np.asarray(aligned, dtype=np.float64), np.asarray(flags), plan
-
-
-# -- per block ------------------------------------------------------------------------
 
 
 def _predict_block(
@@ -299,24 +312,8 @@ def _predict_block(
     spectra = block.reshape(-1, block.shape[-1])
     if not spectra.flags.c_contiguous:
         spectra = np.ascontiguousarray(spectra)
-    inputs, norm2, centroid, edge_snr, flags = prepare_model_inputs(
-        energy,
-        spectra,
-        plan.pre_edge[0],
-        plan.pre_edge[1],
-        BACKGROUNDS[plan.background],
-        model.energy,
-        plan.axis_offset,
-        plan.edge_window[0],
-        plan.edge_window[1],
-        L3_CENTROID_WINDOW_EV,
-        L3_CENTROID_HALF_WIDTH_EV,
-        L3_CENTROID_STEPS,
-        NORMALISATION_SPAN_EV,
-        L3_ALIGN_EV,
-        model.input_mean,
-        model.input_scale,
-        plan.saturation,
+    inputs, norm2, centroid, edge_snr, flags = _read(
+        energy, spectra, model, plan, model.input_mean, model.input_scale
     )
     with single_threaded_blas():
         p = model.predict_standardised(inputs, norm2, centroid)

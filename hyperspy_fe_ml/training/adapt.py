@@ -32,7 +32,12 @@ from hyperspy_fe_ml.training.standards import (
     make_standard_block,
 )
 
-__all__ = ["AdaptSettings", "adapt_model", "leave_one_compound_out"]
+__all__ = [
+    "AdaptSettings",
+    "adapt_model",
+    "leave_one_compound_out",
+    "library_in_view",
+]
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,35 @@ def draw_standard_spectra(
     y = np.concatenate([b[1] for b in blocks])
     keep = contiguous_finite(x)
     return x[keep], y[keep]
+
+
+def library_in_view(settings: Any, n: int, energy: np.ndarray | None = None) -> Any:
+    """The first ``n`` library training spectra of a training run's split, which
+    an adaptation keeps in view (blocks are seeded by position, so these are the
+    spectra the run itself drew first).
+
+    Parameters
+    ----------
+    settings
+        The run's :class:`~hyperspy_fe_ml.training.train.TrainingSettings`.
+    n
+        Spectra (at most the run's ``n_train``).
+    energy
+        Grid (default: the canonical model grid).
+
+    Returns
+    -------
+    TrainingData
+        With ``train`` holding the spectra and ``set_ids`` the split.
+    """
+    from dataclasses import replace as replaced
+
+    from hyperspy_fe_ml.training.train import build_training_data
+
+    n = min(int(n), int(settings.n_train))
+    return build_training_data(
+        replaced(settings, n_train=n, n_calibration=10, n_test=10), energy
+    )
 
 
 def adapt_model(

@@ -341,17 +341,17 @@ def refine(
 
 
 def _library_data(settings: RefineSettings, library_path: str) -> Any:
+    from hyperspy_fe_ml.training.adapt import library_in_view
     from hyperspy_fe_ml.training.dataset import DatasetSettings
-    from hyperspy_fe_ml.training.train import TrainingSettings, build_training_data
+    from hyperspy_fe_ml.training.train import TrainingSettings
 
-    small = TrainingSettings(
-        n_train=settings.n_adapt_library,
-        n_calibration=100,
-        n_test=100,
+    run = TrainingSettings(
+        n_train=settings.n_train,
         seed=settings.seed,
         dataset=DatasetSettings(library=library_path),
+        fit=settings.fit,
     )
-    return build_training_data(small)
+    return library_in_view(run, settings.n_adapt_library)
 
 
 def _retrain(settings: RefineSettings, library_path: str, show_progressbar: bool):

@@ -236,7 +236,11 @@ def _leave_one_compound_out(
     the training split, as ``fe-ml train --standards`` does.
     """
     from hyperspy_fe_ml.model import default_model_path, library_model_path
-    from hyperspy_fe_ml.training.adapt import AdaptSettings, leave_one_compound_out
+    from hyperspy_fe_ml.training.adapt import (
+        AdaptSettings,
+        leave_one_compound_out,
+        library_in_view,
+    )
     from hyperspy_fe_ml.training.refine import RefineSettings
     from hyperspy_fe_ml.training.standards import StandardMixSettings
 
@@ -258,11 +262,7 @@ def _leave_one_compound_out(
         )
         adapt_settings = AdaptSettings(**recorded)
         n = int(adaptation["n_library"])
-    data = build_training_data(
-        replace(settings, n_train=n, n_calibration=10, n_test=10),
-        library_model.energy,
-        show_progressbar=show_progressbar,
-    )
+    data = library_in_view(settings, n, library_model.energy)
     return leave_one_compound_out(
         library_model,
         standards,
