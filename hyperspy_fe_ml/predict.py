@@ -47,11 +47,16 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     BACKGROUND_MEAN,
     BACKGROUND_POWER_LAW,
     FLAG_NAMES,
+    FLAG_NO_EDGE,
+    FLAG_OOD_FEATURES,
+    FLAG_OOD_RECONSTRUCTION,
+    FLAG_OOD_SPIKE,
     FLAG_OUT_OF_DISTRIBUTION,
     FLAGS_UNREADABLE,
     prepare_model_inputs,
 )
 from hyperspy_fe_ml.maps import FeStateMaps, map_builder
+from hyperspy_fe_ml.ood import reconstruction_test, thresholds
 from hyperspy_fe_ml.model import (
     L3_ALIGN_EV,
     L3_CENTROID_HALF_WIDTH_EV,
@@ -91,6 +96,9 @@ MAP_QUANTITIES: dict[str, str] = {
     "coordination_number": "Fe coordination number",
     "coordination_number_std": "Fe coordination number, standard deviation",
     "ood_score": "Out-of-distribution score",
+    "reconstruction_misfit": "Library reconstruction misfit (noise units)",
+    "reconstruction_snr": "Library reconstruction amplitude / noise",
+    "spike_score": "Largest single-channel excursion (noise units)",
     "l3_centroid": "Fe L3 centroid (eV)",
     "edge_snr": "White-line signal-to-noise ratio",
     "flags": "Quality flags (bits)",
@@ -197,6 +205,7 @@ def predict_fe_state(
         },
         "flags": {str(bit): name for bit, name in FLAG_NAMES.items()},
         "unreadable_flags": FLAGS_UNREADABLE,
+        "ood_thresholds": {"ood_score": float(model.ood_threshold), **thresholds()},
     }
     if not lazy:  # one contiguous plane per map
         stacked = np.ascontiguousarray(np.moveaxis(stacked, -1, 0))
@@ -205,7 +214,7 @@ def predict_fe_state(
     for k, name in enumerate(MAP_QUANTITIES):
         data = stacked[k] if not lazy else stacked[..., k]
         if name == "flags":
-            data = data.astype(np.uint8)
+            data = data.astype(np.uint16)
         signals[name] = partial(build, data, name, MAP_QUANTITIES[name])
     return FeStateMaps(signals, provenance)
 
@@ -315,13 +324,28 @@ def _predict_block(
     inputs, norm2, centroid, edge_snr, flags = _read(
         energy, spectra, model, plan, model.input_mean, model.input_scale
     )
+    flags = flags.astype(np.uint16)
+    readable = (flags & FLAGS_UNREADABLE) == 0
+    # The library reconstruction (numba, per pixel): no edge when its amplitude
+    # is not above the noise; otherwise its misfit and spike tests.
+    tests = reconstruction_test(
+        model.energy, inputs, readable, model.input_mean, model.input_scale
+    )
+    no_edge = readable & tests["no_edge"]
+    flags[no_edge] |= FLAG_NO_EDGE
+    centroid = np.where(no_edge, np.nan, centroid)
+    norm2 = np.where(no_edge, np.nan, norm2)
     with single_threaded_blas():
         p = model.predict_standardised(inputs, norm2, centroid)
-    flags = flags | np.where(
-        p["ood_flag"] & np.isfinite(p["ood_score"]), FLAG_OUT_OF_DISTRIBUTION, 0
-    ).astype(np.uint8)
+    scored = np.isfinite(p["ood_score"])
+    for bit, failed in (
+        (FLAG_OOD_FEATURES, p["ood_flag"] & scored),
+        (FLAG_OOD_RECONSTRUCTION, tests["misfit_flag"] & scored),
+        (FLAG_OOD_SPIKE, tests["spike_flag"] & scored),
+    ):
+        flags[failed] |= bit | FLAG_OUT_OF_DISTRIBUTION
     out = np.empty((spectra.shape[0], len(MAP_QUANTITIES)), dtype=np.float32)
-    columns = {**p, "l3_centroid": centroid, "edge_snr": edge_snr}
+    columns = {**p, **tests, "l3_centroid": centroid, "edge_snr": edge_snr}
     for k, name in enumerate(_FLOAT_MAPS):
         out[:, k] = columns[name]
     out[:, -1] = flags

@@ -36,6 +36,12 @@ FLAG_NO_EDGE = 16
 FLAG_BACKGROUND_FALLBACK = 32
 FLAG_OUT_OF_DISTRIBUTION = 64
 FLAG_PARTIAL_WINDOW = 128
+#: Which out-of-distribution test failed (each also sets
+#: :data:`FLAG_OUT_OF_DISTRIBUTION`; see :mod:`hyperspy_fe_ml.ood`). The flags
+#: are uint16 since these bits were added.
+FLAG_OOD_FEATURES = 256
+FLAG_OOD_RECONSTRUCTION = 512
+FLAG_OOD_SPIKE = 1024
 #: Flags that make a pixel unreadable.
 FLAGS_UNREADABLE = (
     FLAG_NOT_FINITE | FLAG_EMPTY | FLAG_NEGATIVE | FLAG_SATURATED | FLAG_NO_EDGE
@@ -49,8 +55,11 @@ FLAG_NAMES: dict[int, str] = {
     FLAG_NO_EDGE: "no Fe L2,3 edge above the noise",
     FLAG_BACKGROUND_FALLBACK: "no room or no fit for a power-law background; "
     "fixed-exponent background",
-    FLAG_OUT_OF_DISTRIBUTION: "unlike the training data",
+    FLAG_OUT_OF_DISTRIBUTION: "unlike the training data (out of distribution)",
     FLAG_PARTIAL_WINDOW: "spectrum shorter than the model's window; ends held",
+    FLAG_OOD_FEATURES: "far from the training spectra in the model's features",
+    FLAG_OOD_RECONSTRUCTION: "no library spectrum explains the shape within noise",
+    FLAG_OOD_SPIKE: "spike or glitch",
 }
 
 #: Background of each pixel: the pre-edge mean (the background was removed
