@@ -48,9 +48,9 @@ SYSTEMATIC_FLOOR = 0.004
 #: flagged at most 1 % (calibrated by docs/scripts/calibrate_ood.py).
 MISFIT_THRESHOLD = 4.5
 #: Library-fit amplitude over noise below which there is no edge (pure noise
-#: that passed the white-line integral test scores up to ~6; the thinnest iron
+#: that passed the white-line integral test scores up to ~10.5; the thinnest iron
 #: of the demo particle scores above 15).
-MIN_RECONSTRUCTION_SNR = 10.0
+MIN_RECONSTRUCTION_SNR = 12.0
 #: Largest single-channel excursion of the residual, noise units, above which a
 #: spectrum carries a spike or a glitch.
 SPIKE_THRESHOLD = 12.0

@@ -56,7 +56,6 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     prepare_model_inputs,
 )
 from hyperspy_fe_ml.maps import FeStateMaps, map_builder
-from hyperspy_fe_ml.ood import reconstruction_test, thresholds
 from hyperspy_fe_ml.model import (
     L3_ALIGN_EV,
     L3_CENTROID_HALF_WIDTH_EV,

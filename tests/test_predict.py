@@ -85,7 +85,7 @@ def test_maps_hold_the_contract_quantities_on_calibrated_axes(particle, particle
                 nav.offset,
             )
         assert m.metadata.Signal.quantity == MAP_QUANTITIES[name]
-    assert particle_maps["flags"].data.dtype == np.uint8
+    assert particle_maps["flags"].data.dtype == np.uint16
 
 
 def test_provenance_names_model_preprocessing_and_version(particle_maps):
