@@ -37,6 +37,12 @@ STYLES: dict[str, dict[str, Any]] = {
         "label": "Fe coordination number",
     },
     "ood_score": {"cmap": "magma", "limits": None, "label": "OOD score"},
+    "reconstruction_misfit": {
+        "cmap": "magma",
+        "limits": None,
+        "label": "Library misfit (noise units)",
+    },
+    "spike_score": {"cmap": "magma", "limits": None, "label": "Spike (noise units)"},
     "l3_centroid": {"cmap": "plasma", "limits": None, "label": "L₃ centroid (eV)"},
     "l3_position": {"cmap": "plasma", "limits": None, "label": "L₃ maximum (eV)"},
     "edge_snr": {"cmap": "gray", "limits": None, "label": "White-line SNR"},
@@ -236,7 +242,9 @@ def _image_panel(fig, ax, signal: BaseSignal, name: str, threshold) -> None:
     )
     bar = fig.colorbar(im, ax=ax, shrink=0.85)
     bar.set_label(style["label"])
-    if name == "ood_score" and threshold is not None and np.isfinite(threshold):
+    if name != "ood_score":
+        threshold = _test_threshold(signal, name)
+    if threshold is not None and np.isfinite(threshold):
         _mark_threshold(bar, float(threshold))
     ax.set_title(style["label"])
     ax_x, ax_y = signal.axes_manager.signal_axes[:2]
@@ -244,17 +252,21 @@ def _image_panel(fig, ax, signal: BaseSignal, name: str, threshold) -> None:
     ax.set_ylabel(_axis_label(ax_y))
 
 
-#: Colour of each flag category: readable, then the bits of ``FLAG_NAMES`` in order.
-FLAG_COLOURS: tuple[str, ...] = (
-    "#2a9d8f",  # readable
-    "#000000",  # NaN or inf
-    "#6c757d",  # all zero
-    "#e76f51",  # negative counts
-    "#f4a261",  # saturated
-    "#adb5bd",  # no edge
-    "#e9c46a",  # background fallback
-    "#9b5de5",  # out of distribution
-)
+#: Colour of the readable category and of each flag bit.
+FLAG_COLOURS: dict[int, str] = {
+    0: "#2a9d8f",  # readable
+    1: "#000000",  # NaN or inf
+    2: "#6c757d",  # all zero
+    4: "#e76f51",  # negative counts
+    8: "#f4a261",  # saturated
+    16: "#adb5bd",  # no edge
+    32: "#e9c46a",  # background fallback
+    64: "#9b5de5",  # out of distribution
+    128: "#264653",  # partial window
+    256: "#f15bb5",  # far from the training spectra in the model's features
+    512: "#00bbf9",  # no library spectrum explains the shape
+    1024: "#fee440",  # spike or glitch
+}
 
 
 def _flags_panel(fig, ax, signal: BaseSignal) -> None:
@@ -265,10 +277,14 @@ def _flags_panel(fig, ax, signal: BaseSignal) -> None:
     """
     from matplotlib.colors import ListedColormap
 
-    from hyperspy_fe_ml.kernels.model_inputs import FLAG_NAMES
+    from hyperspy_fe_ml.kernels.model_inputs import (
+        FLAG_NAMES,
+        FLAG_OUT_OF_DISTRIBUTION,
+    )
 
     flags = _image(signal).astype(np.int64)
-    bits = list(FLAG_NAMES)
+    # The failed out-of-distribution test names the pixel, not the summary bit.
+    bits = sorted(FLAG_NAMES, key=lambda b: (b == FLAG_OUT_OF_DISTRIBUTION, b))
     category = np.zeros(flags.shape, dtype=np.int64)
     for k, bit in enumerate(bits):
         category[(category == 0) & ((flags & bit) != 0)] = k + 1
@@ -276,7 +292,8 @@ def _flags_panel(fig, ax, signal: BaseSignal) -> None:
     present = sorted(set(category.ravel().tolist()))
     # Colours of the categories present only, so every colour has its label.
     index = np.searchsorted(present, category)
-    cmap = ListedColormap([FLAG_COLOURS[k % len(FLAG_COLOURS)] for k in present])
+    colour_of = [FLAG_COLOURS[0]] + [FLAG_COLOURS.get(b, "#808080") for b in bits]
+    cmap = ListedColormap([colour_of[k] for k in present])
     im = ax.imshow(
         index,
         extent=_extent(signal),
@@ -423,6 +440,16 @@ def _with_nan_colour(name: str):
 
     cmap = matplotlib.colormaps[name].copy()
     return cmap.with_extremes(bad="0.8")
+
+
+def _test_threshold(signal: BaseSignal, name: str) -> float | None:
+    """Threshold of an out-of-distribution test map, from its provenance."""
+    node = "FeL23.provenance.ood_thresholds"
+    found = signal.metadata.get_item(node) if signal.metadata.has_item(node) else None
+    value = found.get(name) if isinstance(found, dict) else None
+    if value is None and found is not None and hasattr(found, "as_dictionary"):
+        value = found.as_dictionary().get(name)
+    return float(value) if value is not None else None
 
 
 def _ood_threshold(maps: Mapping[str, BaseSignal]) -> float | None:

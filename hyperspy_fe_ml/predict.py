@@ -66,6 +66,7 @@ from hyperspy_fe_ml.model import (
     FeStateModel,
     load_default_model,
 )
+from hyperspy_fe_ml.ood import reconstruction_test, thresholds
 from hyperspy_fe_ml.signal_tools import (
     check_data,
     compute_array,

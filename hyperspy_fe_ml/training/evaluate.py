@@ -355,6 +355,7 @@ def model_card(
     conditions: dict[str, TestMetrics] | None = None,
     energy_inputs: list[dict[str, Any]] | None = None,
     loco: list[dict[str, Any]] | None = None,
+    ood: list[dict[str, Any]] | None = None,
     inference_us: float,
     figure: str | None = None,
     command: str = "fe-ml evaluate",
@@ -569,6 +570,24 @@ def model_card(
             f"{r['l3_position']:.2f} | {r['energy_offset']:+.1f} | "
             f"{'—' if not np.isfinite(wl) else f'{wl:.2f}'} |"
         )
+    if ood:
+        from hyperspy_fe_ml.ood import ood_table, thresholds
+
+        limits = {"ood_score": model.ood_threshold, **thresholds()}
+        lines += [
+            "",
+            "## Out-of-distribution tests",
+            "",
+            "A pixel is flagged out of distribution when its model-feature score, "
+            "its library-reconstruction misfit or its spike score passes its "
+            "threshold ("
+            + ", ".join(f"{k} {v:.3g}" for k, v in limits.items())
+            + "; reconstruction_snr is a lower bound: below it the pixel has no "
+            "edge). False positives: share flagged; detection: share flagged or "
+            "unreadable (docs/reliability.md).",
+            "",
+            *ood_table(ood),
+        ]
     scored = [r for r in standards if "refused" not in r]
     if scored:
         errors = np.array([abs(r["valence"] - r["nominal_valence"]) for r in scored])

@@ -201,6 +201,9 @@ def evaluate_model(
             library=library,
         )
 
+    from hyperspy_fe_ml.ood import measure_ood
+
+    ood = measure_ood(model, test[0][:3000], rows)
     text = model_card(
         model,
         metrics,
@@ -210,6 +213,7 @@ def evaluate_model(
         conditions=conditions,
         energy_inputs=energy_inputs,
         loco=loco,
+        ood=ood,
         inference_us=inference_time_per_spectrum(model, test[0][:2000]),
         figure=os.path.relpath(figure_path, card.parent),
         command="fe-ml " + " ".join(sys.argv[1:]),
