@@ -30,6 +30,33 @@ _MAD_TO_SIGMA = 0.886226925452758
 
 
 @njit(cache=True, nogil=True)
+def _cholesky_solve(a: np.ndarray, b: np.ndarray, p: int) -> None:
+    """Solve ``a[:p, :p] x = b[:p]`` in place (``a`` overwritten by its Cholesky
+    factor, ``b`` by ``x``); no allocation."""
+    for j in range(p):
+        d = a[j, j]
+        for q in range(j):
+            d -= a[j, q] * a[j, q]
+        d = np.sqrt(max(d, 1e-300))
+        a[j, j] = d
+        for i in range(j + 1, p):
+            v = a[i, j]
+            for q in range(j):
+                v -= a[i, q] * a[j, q]
+            a[i, j] = v / d
+    for i in range(p):
+        v = b[i]
+        for q in range(i):
+            v -= a[i, q] * b[q]
+        b[i] = v / a[i, i]
+    for i in range(p - 1, -1, -1):
+        v = b[i]
+        for q in range(i + 1, p):
+            v -= a[q, i] * b[q]
+        b[i] = v / a[i, i]
+
+
+@njit(cache=True, nogil=True)
 def nnls_gram(gram: np.ndarray, rhs: np.ndarray, out: np.ndarray) -> int:
     """Non-negative least squares from the normal equations (Lawson–Hanson).
 
@@ -73,12 +100,18 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, out: np.ndarray) -> int:
         # Gradient of -|B a - z|²/2: w = rhs - gram a.
         best = -1
         best_w = tol
+        # Only the non-zero coefficients contribute to gram @ out.
+        p = 0
+        for j in range(k):
+            if out[j] != 0.0:
+                index[p] = j
+                p += 1
         for i in range(k):
             if passive[i]:
                 continue
             w = rhs[i]
-            for j in range(k):
-                w -= gram[i, j] * out[j]
+            for q in range(p):
+                w -= gram[i, index[q]] * out[index[q]]
             if w > best_w:
                 best_w = w
                 best = i
@@ -95,13 +128,13 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, out: np.ndarray) -> int:
                 vec[a] = rhs[index[a]]
                 for b in range(p):
                     sub[a, b] = gram[index[a], index[b]]
-            sol = np.linalg.solve(sub[:p, :p], vec[:p])
+            _cholesky_solve(sub, vec, p)
             for i in range(k):
                 s[i] = 0.0
             feasible = True
             for a in range(p):
-                s[index[a]] = sol[a]
-                if sol[a] <= 0.0:
+                s[index[a]] = vec[a]
+                if vec[a] <= 0.0:
                     feasible = False
             if feasible:
                 for i in range(k):
@@ -223,13 +256,15 @@ def reconstruction_scores(
         # excursion from it.
         total2 = 0.0
         worst = 0.0
+        acc = 0.0
+        for j in range(min(half, m)):
+            acc += r[j]
         for c in range(m):
-            lo = max(c - half, 0)
-            hi = min(c + half + 1, m)
-            acc = 0.0
-            for j in range(lo, hi):
-                acc += r[j]
-            smoothed = acc / (hi - lo)
+            if c + half < m:
+                acc += r[c + half]
+            if c - half - 1 >= 0:
+                acc -= r[c - half - 1]
+            smoothed = acc / (min(c + half + 1, m) - max(c - half, 0))
             total2 += smoothed * smoothed
             worst = max(worst, abs(r[c] - smoothed))
         expected = sigma * sigma / smooth + systematic * systematic
