@@ -51,6 +51,11 @@ MISFIT_THRESHOLD = 4.5
 #: that passed the white-line integral test scores up to ~10.5; the thinnest iron
 #: of the demo particle scores above 15).
 MIN_RECONSTRUCTION_SNR = 12.0
+#: Library misfit (as ``reconstruction_misfit``) above which a spectrum the metal
+#: detector reads as metallic is flagged
+#: (:func:`~hyperspy_fe_ml.predict.metallic_test`): below it the multiplet
+#: library explains the shape, as it does for broad Fe2+.
+METAL_MIN_MISFIT = 2.0
 #: Largest single-channel excursion of the residual, noise units, above which a
 #: spectrum carries a spike or a glitch.
 SPIKE_THRESHOLD = 12.0
@@ -251,128 +256,3 @@ def thresholds() -> dict[str, float]:
         "reconstruction_snr": MIN_RECONSTRUCTION_SNR,
         "spike_score": SPIKE_THRESHOLD,
     }
-
-
-def measure_ood(
-    model: object,
-    test_spectra: np.ndarray,
-    standards: list[dict] | None = None,
-    *,
-    n: int = 200,
-    seed: int = 11,
-) -> list[dict[str, object]]:
-    """Measured false-positive and detection rates of the OOD tests.
-
-    Parameters
-    ----------
-    model
-        The :class:`~hyperspy_fe_ml.model.FeStateModel`.
-    test_spectra
-        Held-out simulated spectra on the model grid (background removed).
-    standards
-        Rows of :func:`~hyperspy_fe_ml.training.evaluate.evaluate_standards`.
-    n, seed
-        Noisy copies per unseen class and their seed.
-
-    Returns
-    -------
-    list of dict
-        ``{"set", "kind", "rate", "n"}``: ``kind`` is ``"false positive"`` (share
-        flagged out of distribution) or ``"detection"`` (share flagged out of
-        distribution or unreadable).
-    """
-    import hyperspy.api as hs
-
-    from hyperspy_fe_ml.kernels.model_inputs import (
-        FLAG_OUT_OF_DISTRIBUTION,
-        FLAGS_UNREADABLE,
-    )
-    from hyperspy_fe_ml.library import reference_spectrum
-
-    rows: list[dict[str, object]] = []
-    x, norm2, centroid = model.standardise(test_spectra)
-    readable = np.isfinite(centroid)
-    tests = reconstruction_test(
-        model.energy, np.nan_to_num(x), readable, model.input_mean, model.input_scale
-    )
-    p = model.predict_standardised(np.nan_to_num(x).astype(np.float32), norm2, centroid)
-    flagged = p["ood_flag"] | tests["misfit_flag"] | tests["spike_flag"]
-    rows.append(
-        {
-            "set": "simulated held-out test set",
-            "kind": "false positive",
-            "rate": float(np.mean(flagged[readable] | tests["no_edge"][readable])),
-            "n": int(readable.sum()),
-        }
-    )
-    if standards:
-        read = [r for r in standards if "refused" not in r]
-        rows.append(
-            {
-                "set": "measured standards",
-                "kind": "false positive",
-                "rate": float(np.mean([r["ood_flag"] for r in read])) if read else 0.0,
-                "n": len(read),
-            }
-        )
-    rng = np.random.default_rng(seed)
-    e = np.arange(680.0, 760.0, 0.1)
-    bg = 4e3 * (e / 680.0) ** -3.2
-
-    def lorentz(x0: float, w: float, skew: float) -> np.ndarray:
-        u = (e - x0) / w
-        return np.where(u < 0, 1 / (1 + u**2), 1 / (1 + (u / skew) ** 2))
-
-    def steps(at: float) -> np.ndarray:
-        return 0.5 + np.arctan((e - at) / 0.6) / np.pi
-
-    metal = (
-        lorentz(707.0, 1.3, 2.2)
-        + 0.33 * lorentz(720.1, 1.6, 2.0)
-        + 0.12 * steps(707.5)
-        + 0.06 * steps(720.5)
-    )
-    oxide = reference_spectrum(3, "Oh", e)
-    oxide = oxide / oxide.max()
-    feature = oxide + 3.0 * np.exp(-0.5 * ((e - 714.0) / 0.7) ** 2)
-    spiked = np.tile(2.5e3 * oxide + bg, (n, 1))
-    classes = {
-        "metallic-like Fe L2,3 edge": 2.5e3 * metal + bg,
-        "Fe L edge under a strong unrelated feature": 2.5e3 * feature + bg,
-        "spike or glitch (one channel, 0.5-5 x L3 maximum)": spiked,
-        "power law with noise, no Fe edge": bg,
-    }
-    for name, clean in classes.items():
-        dose = rng.uniform(0.3, 3.0, (n, 1))
-        data = rng.poisson(np.broadcast_to(clean, (n, e.size)) * dose).astype(
-            np.float32
-        )
-        if name.startswith("spike"):
-            where = rng.integers(
-                np.searchsorted(e, 702.0), np.searchsorted(e, 728.0), n
-            )
-            data[np.arange(n), where] += rng.uniform(0.5, 5.0, n) * 2.5e3 * dose[:, 0]
-        s = hs.signals.Signal1D(data)
-        axis = s.axes_manager[-1]
-        axis.offset, axis.scale, axis.units = float(e[0]), 0.1, "eV"
-        s.set_signal_type("FeL23")
-        maps = s.predict_fe_state(model, show_progressbar=False)
-        flags = np.asarray(maps["flags"].data).astype(int)
-        hit = (flags & (FLAG_OUT_OF_DISTRIBUTION | FLAGS_UNREADABLE)) != 0
-        rows.append(
-            {"set": name, "kind": "detection", "rate": float(hit.mean()), "n": n}
-        )
-    return rows
-
-
-def ood_table(rows: list[dict[str, object]]) -> list[str]:
-    """The model card's out-of-distribution table (Markdown lines)."""
-    lines = [
-        "| set | measured | rate | n |",
-        "|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['set']} | {r['kind']} | {100 * float(r['rate']):.1f} % | {r['n']} |"
-        )
-    return lines

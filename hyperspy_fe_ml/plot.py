@@ -43,6 +43,11 @@ STYLES: dict[str, dict[str, Any]] = {
         "label": "Library misfit (noise units)",
     },
     "spike_score": {"cmap": "magma", "limits": None, "label": "Spike (noise units)"},
+    "metallic_fraction": {
+        "cmap": "bone_r",
+        "limits": (0.0, 1.0),
+        "label": "Metallic Fe fraction",
+    },
     "l3_centroid": {"cmap": "plasma", "limits": None, "label": "L₃ centroid (eV)"},
     "l3_position": {"cmap": "plasma", "limits": None, "label": "L₃ maximum (eV)"},
     "edge_snr": {"cmap": "gray", "limits": None, "label": "White-line SNR"},
@@ -266,6 +271,7 @@ FLAG_COLOURS: dict[int, str] = {
     256: "#f15bb5",  # far from the training spectra in the model's features
     512: "#00bbf9",  # no library spectrum explains the shape
     1024: "#fee440",  # spike or glitch
+    2048: "#8d99ae",  # metallic iron
 }
 
 

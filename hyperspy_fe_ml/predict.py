@@ -46,6 +46,8 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     BACKGROUND_FIXED_EXPONENT,
     BACKGROUND_MEAN,
     BACKGROUND_POWER_LAW,
+    FLAG_BACKGROUND_FALLBACK,
+    FLAG_METALLIC,
     FLAG_NAMES,
     FLAG_NO_EDGE,
     FLAG_OOD_FEATURES,
@@ -56,6 +58,7 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     prepare_model_inputs,
 )
 from hyperspy_fe_ml.maps import FeStateMaps, map_builder
+from hyperspy_fe_ml.metal_detector import MetalDetector, load_default_detector
 from hyperspy_fe_ml.model import (
     L3_ALIGN_EV,
     L3_CENTROID_HALF_WIDTH_EV,
@@ -66,7 +69,7 @@ from hyperspy_fe_ml.model import (
     FeStateModel,
     load_default_model,
 )
-from hyperspy_fe_ml.ood import reconstruction_test, thresholds
+from hyperspy_fe_ml.ood import METAL_MIN_MISFIT, reconstruction_test, thresholds
 from hyperspy_fe_ml.signal_tools import (
     check_data,
     compute_array,
@@ -99,6 +102,7 @@ MAP_QUANTITIES: dict[str, str] = {
     "reconstruction_misfit": "Library reconstruction misfit (noise units)",
     "reconstruction_snr": "Library reconstruction amplitude / noise",
     "spike_score": "Largest single-channel excursion (noise units)",
+    "metallic_fraction": "Metallic Fe fraction (Fe0/ΣFe)",
     "l3_centroid": "Fe L3 centroid (eV)",
     "edge_snr": "White-line signal-to-noise ratio",
     "flags": "Quality flags (bits)",
@@ -168,7 +172,10 @@ def predict_fe_state(
     )
     blocks = as_spectrum_blocks(signal.data)
     n_maps = len(_FLOAT_MAPS)
-    func = partial(_predict_block, energy=energy, model=model, plan=plan)
+    detector = _detector_for(model)
+    func = partial(
+        _predict_block, energy=energy, model=model, plan=plan, detector=detector
+    )
     # numba compiles on a first call: on one pixel here, not under the progress bar.
     compile_once(
         ("predict", blocks.dtype.str),
@@ -178,7 +185,11 @@ def predict_fe_state(
     plan = _measure_offset(plan, typical.astype(blocks.dtype), func)
     # An explicit name: Dask would otherwise hash the model's arrays every call.
     name = "fe-state-" + tokenize(
-        blocks.name, _model_key(model), plan, energy.tobytes()
+        blocks.name,
+        _model_key(model),
+        plan,
+        energy.tobytes(),
+        None if detector is None else detector.info.get("arrays_sha256"),
     )
     stacked = blocks.map_blocks(
         func,
@@ -205,7 +216,16 @@ def predict_fe_state(
         },
         "flags": {str(bit): name for bit, name in FLAG_NAMES.items()},
         "unreadable_flags": FLAGS_UNREADABLE,
-        "ood_thresholds": {"ood_score": float(model.ood_threshold), **thresholds()},
+        "ood_thresholds": {
+            "ood_score": float(model.ood_threshold),
+            **thresholds(),
+            **(
+                {}
+                if detector is None
+                else {"metallic_fraction": float(detector.flag_fraction)}
+            ),
+        },
+        "metal_detector": None if detector is None else detector.info,
     }
     if not lazy:  # one contiguous plane per map
         stacked = np.ascontiguousarray(np.moveaxis(stacked, -1, 0))
@@ -314,7 +334,12 @@ def _read(
 
 
 def _predict_block(
-    block: np.ndarray, *, energy: np.ndarray, model: FeStateModel, plan: PredictionPlan
+    block: np.ndarray,
+    *,
+    energy: np.ndarray,
+    model: FeStateModel,
+    plan: PredictionPlan,
+    detector: MetalDetector | None = None,
 ) -> np.ndarray:
     """Maps of one block: shape ``navigation + (len(MAP_QUANTITIES),)``, float32."""
     nav_shape = block.shape[:-1]
@@ -324,10 +349,77 @@ def _predict_block(
     inputs, norm2, centroid, edge_snr, flags = _read(
         energy, spectra, model, plan, model.input_mean, model.input_scale
     )
+    columns, flags = read_inputs(model, inputs, norm2, centroid, flags, detector)
+    out = np.empty((spectra.shape[0], len(MAP_QUANTITIES)), dtype=np.float32)
+    columns["edge_snr"] = edge_snr
+    for k, name in enumerate(_FLOAT_MAPS):
+        out[:, k] = columns[name]
+    out[:, -1] = flags
+    return out.reshape(*nav_shape, len(MAP_QUANTITIES))
+
+
+def metallic_test(
+    fraction: np.ndarray,
+    tests: dict[str, np.ndarray],
+    flags: np.ndarray,
+    detector: MetalDetector | None,
+) -> np.ndarray:
+    """Pixels read as metallic iron.
+
+    Three conditions: the detector's metallic fraction is above its
+    ``flag_fraction``; the multiplet library does not explain the shape within
+    :data:`~hyperspy_fe_ml.ood.METAL_MIN_MISFIT` (a broad Fe2+ edge resembles
+    metal, but the library reproduces it); and the background was fitted. With
+    the fixed-exponent fallback the continuum left under the edge is not
+    measured, and the detector reads a white-line to continuum ratio, so the
+    fraction is reported but not flagged (the fallback has its own flag).
+    """
+    if detector is None:
+        return np.zeros(fraction.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return (
+            (fraction > detector.flag_fraction)
+            & (tests["reconstruction_misfit"] > METAL_MIN_MISFIT)
+            & ((flags & FLAG_BACKGROUND_FALLBACK) == 0)
+        )
+
+
+def read_inputs(
+    model: FeStateModel,
+    inputs: np.ndarray,
+    norm2: np.ndarray,
+    centroid: np.ndarray,
+    flags: np.ndarray,
+    detector: MetalDetector | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Predictions and every out-of-distribution test for standardised inputs.
+
+    What each block of :func:`predict_fe_state` does after its kernel (also used
+    to measure the tests' rates on simulated spectra): the library reconstruction
+    (no edge when its amplitude is not above the noise; misfit and spike tests),
+    the ensemble with its feature-space score, the metallic fraction; each failed
+    test sets its bit and :data:`FLAG_OUT_OF_DISTRIBUTION`.
+
+    Parameters
+    ----------
+    model
+        The valence model.
+    inputs, norm2, centroid
+        As :meth:`~hyperspy_fe_ml.model.FeStateModel.standardise` returns them.
+    flags
+        Quality flags of the kernel (any integer type), shape ``(n,)``.
+    detector
+        Metal detector, or None for no metallic test.
+
+    Returns
+    -------
+    columns
+        The float maps by name (:data:`MAP_QUANTITIES`, but ``edge_snr``).
+    flags
+        uint16, with the bits of the tests.
+    """
     flags = flags.astype(np.uint16)
     readable = (flags & FLAGS_UNREADABLE) == 0
-    # The library reconstruction (numba, per pixel): no edge when its amplitude
-    # is not above the noise; otherwise its misfit and spike tests.
     tests = reconstruction_test(
         model.energy, inputs, readable, model.input_mean, model.input_scale
     )
@@ -338,21 +430,39 @@ def _predict_block(
     with single_threaded_blas():
         p = model.predict_standardised(inputs, norm2, centroid)
     scored = np.isfinite(p["ood_score"])
+    metallic = np.full(len(inputs), np.nan)
+    if detector is not None:
+        fraction, _ = detector.predict_standardised(
+            inputs, model.input_mean, model.input_scale
+        )
+        metallic = np.where(scored, fraction, np.nan)
     for bit, failed in (
         (FLAG_OOD_FEATURES, p["ood_flag"] & scored),
         (FLAG_OOD_RECONSTRUCTION, tests["misfit_flag"] & scored),
         (FLAG_OOD_SPIKE, tests["spike_flag"] & scored),
+        (FLAG_METALLIC, scored & metallic_test(metallic, tests, flags, detector)),
     ):
         flags[failed] |= bit | FLAG_OUT_OF_DISTRIBUTION
-    out = np.empty((spectra.shape[0], len(MAP_QUANTITIES)), dtype=np.float32)
-    columns = {**p, **tests, "l3_centroid": centroid, "edge_snr": edge_snr}
-    for k, name in enumerate(_FLOAT_MAPS):
-        out[:, k] = columns[name]
-    out[:, -1] = flags
-    return out.reshape(*nav_shape, len(MAP_QUANTITIES))
+    columns = {
+        **p,
+        **tests,
+        "metallic_fraction": metallic,
+        "l3_centroid": centroid,
+    }
+    return columns, flags
 
 
 # -- planning -------------------------------------------------------------------------
+
+
+def _detector_for(model: FeStateModel) -> MetalDetector | None:
+    """The shipped metal detector when it reads ``model``'s grid, else None."""
+    detector = load_default_detector()
+    if detector.energy.shape != model.energy.shape or not np.allclose(
+        detector.energy, model.energy
+    ):
+        return None
+    return detector
 
 
 def _resolve_model(model: FeStateModel | str | Path | None) -> FeStateModel:

@@ -399,8 +399,13 @@ class FeL23Signal(EELSSpectrum):
             ``valence``, ``fe3_fraction``, ``td_fraction``,
             ``coordination_number``, each with ``<name>_std`` (one calibrated
             standard deviation), ``ood_score`` (flagged above the model's
-            threshold), ``l3_centroid`` (eV), ``edge_snr`` and ``flags`` (bits,
-            see :data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_NAMES`). Pixels
+            threshold), the scores of the library reconstruction
+            (``reconstruction_misfit``, ``reconstruction_snr``, ``spike_score``;
+            :mod:`hyperspy_fe_ml.ood`), ``metallic_fraction`` (Fe0/ΣFe;
+            :mod:`hyperspy_fe_ml.metal_detector`), ``l3_centroid`` (eV),
+            ``edge_snr`` and ``flags`` (bits, see
+            :data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_NAMES`; every
+            out-of-distribution test that failed has its own bit). Pixels
             that cannot be read (NaN, empty, negative, saturated, no edge) are NaN
             with their reason in ``flags``; the map goes on. Provenance is in each
             map's ``metadata.FeL23.provenance``.

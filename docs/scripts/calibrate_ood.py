@@ -12,7 +12,7 @@ import numpy as np
 
 from hyperspy_fe_ml.library.standards import find_standards_dir
 from hyperspy_fe_ml.model import load_default_model
-from hyperspy_fe_ml.ood import measure_ood, ood_table, reconstruction_test
+from hyperspy_fe_ml.ood import reconstruction_test
 from hyperspy_fe_ml.training.dataset import (
     DatasetSettings,
     make_dataset,
@@ -20,6 +20,7 @@ from hyperspy_fe_ml.training.dataset import (
     with_augmentation,
 )
 from hyperspy_fe_ml.training.evaluate import evaluate_standards
+from hyperspy_fe_ml.training.ood_rates import measure_ood, ood_table
 
 warnings.simplefilter("ignore")
 model = load_default_model()

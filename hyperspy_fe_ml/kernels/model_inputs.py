@@ -42,6 +42,7 @@ FLAG_PARTIAL_WINDOW = 128
 FLAG_OOD_FEATURES = 256
 FLAG_OOD_RECONSTRUCTION = 512
 FLAG_OOD_SPIKE = 1024
+FLAG_METALLIC = 2048
 #: Flags that make a pixel unreadable.
 FLAGS_UNREADABLE = (
     FLAG_NOT_FINITE | FLAG_EMPTY | FLAG_NEGATIVE | FLAG_SATURATED | FLAG_NO_EDGE
@@ -60,6 +61,8 @@ FLAG_NAMES: dict[int, str] = {
     FLAG_OOD_FEATURES: "far from the training spectra in the model's features",
     FLAG_OOD_RECONSTRUCTION: "no library spectrum explains the shape within noise",
     FLAG_OOD_SPIKE: "spike or glitch",
+    FLAG_METALLIC: "metallic iron (no multiplet structure); the valence model "
+    "does not apply",
 }
 
 #: Background of each pixel: the pre-edge mean (the background was removed

@@ -15,7 +15,7 @@ the model never saw. Generation runs in blocks over Dask, each block seeded from
 or the number of workers.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -468,8 +468,12 @@ def make_dataset(
     *,
     block_size: int = BLOCK_SIZE,
     show_progressbar: bool = False,
+    block: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Generate ``n`` spectra in Dask blocks (deterministic for a given seed).
+
+    ``block`` makes one block (default :func:`make_block`; same arguments and
+    returns).
 
     Runs on the active Dask scheduler (threads by default, or a
     ``dask.distributed`` client). Spectra that came out non-finite (e.g. a mixture
@@ -498,7 +502,7 @@ def make_dataset(
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     energy = np.asarray(energy, dtype=np.float64)
     tasks = [
-        dask.delayed(make_block)(size, energy, set_ids, block_seed, settings)
+        dask.delayed(block or make_block)(size, energy, set_ids, block_seed, settings)
         for size, block_seed in zip(sizes, seeds, strict=True)
     ]
     if show_progressbar:

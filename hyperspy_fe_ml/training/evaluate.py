@@ -571,7 +571,8 @@ def model_card(
             f"{'—' if not np.isfinite(wl) else f'{wl:.2f}'} |"
         )
     if ood:
-        from hyperspy_fe_ml.ood import ood_table, thresholds
+        from hyperspy_fe_ml.ood import thresholds
+        from hyperspy_fe_ml.training.ood_rates import ood_table
 
         limits = {"ood_score": model.ood_threshold, **thresholds()}
         lines += [

@@ -201,7 +201,7 @@ def evaluate_model(
             library=library,
         )
 
-    from hyperspy_fe_ml.ood import measure_ood
+    from hyperspy_fe_ml.training.ood_rates import measure_ood
 
     ood = measure_ood(model, test[0][:3000], rows)
     text = model_card(
