@@ -228,7 +228,7 @@ def flag_summary(flags: np.ndarray) -> list[str]:
     unreadable pixels (NaN in every map): 2 of 4
       no Fe L2,3 edge above the noise: 2
     pixels flagged, values kept: 1 of 4
-      unlike the training data: 1
+      unlike the training data (out of distribution): 1
     """
     from hyperspy_fe_ml.kernels.model_inputs import FLAG_NAMES, FLAGS_UNREADABLE
 

@@ -41,7 +41,9 @@ __all__ = [
 
 DETECTOR_FORMAT = "hyperspy_fe_ml.MetalDetector"
 #: SHA-256 of the shipped detector's arrays (checked on load).
-DEFAULT_DETECTOR_SHA256 = ""
+DEFAULT_DETECTOR_SHA256 = (
+    "1e422a4d12943b79dfe3b4eb22c3e81bbe459b6638f89b97b78aea38099a5294"
+)
 
 
 @dataclass(frozen=True, eq=False)

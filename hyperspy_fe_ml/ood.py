@@ -56,6 +56,9 @@ MIN_RECONSTRUCTION_SNR = 12.0
 #: (:func:`~hyperspy_fe_ml.predict.metallic_test`): below it the multiplet
 #: library explains the shape, as it does for broad Fe2+.
 METAL_MIN_MISFIT = 2.0
+#: Metallic fraction above which the metal detector alone flags a pixel (0.1 % of
+#: the held-out simulated test set reads above it; docs/scripts/calibrate_ood.py).
+METAL_SURE_FRACTION = 0.8
 #: Largest single-channel excursion of the residual, noise units, above which a
 #: spectrum carries a spike or a glitch.
 SPIKE_THRESHOLD = 12.0

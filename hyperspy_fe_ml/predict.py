@@ -69,7 +69,12 @@ from hyperspy_fe_ml.model import (
     FeStateModel,
     load_default_model,
 )
-from hyperspy_fe_ml.ood import METAL_MIN_MISFIT, reconstruction_test, thresholds
+from hyperspy_fe_ml.ood import (
+    METAL_MIN_MISFIT,
+    METAL_SURE_FRACTION,
+    reconstruction_test,
+    thresholds,
+)
 from hyperspy_fe_ml.signal_tools import (
     check_data,
     compute_array,
@@ -366,22 +371,23 @@ def metallic_test(
 ) -> np.ndarray:
     """Pixels read as metallic iron.
 
-    Three conditions: the detector's metallic fraction is above its
-    ``flag_fraction``; the multiplet library does not explain the shape within
-    :data:`~hyperspy_fe_ml.ood.METAL_MIN_MISFIT` (a broad Fe2+ edge resembles
-    metal, but the library reproduces it); and the background was fitted. With
-    the fixed-exponent fallback the continuum left under the edge is not
-    measured, and the detector reads a white-line to continuum ratio, so the
-    fraction is reported but not flagged (the fallback has its own flag).
+    The background must have been fitted: with the fixed-exponent fallback the
+    continuum left under the edge is not measured, and the detector reads a
+    white-line to continuum ratio, so the fraction is reported but not flagged
+    (the fallback has its own flag). Then either the detector is sure (metallic
+    fraction above :data:`~hyperspy_fe_ml.ood.METAL_SURE_FRACTION`), or it reads
+    more than its ``flag_fraction`` and the multiplet library does not explain
+    the shape (misfit above :data:`~hyperspy_fe_ml.ood.METAL_MIN_MISFIT`): a
+    broad Fe2+ edge resembles metal, but the library reproduces it.
     """
     if detector is None:
         return np.zeros(fraction.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
-        return (
-            (fraction > detector.flag_fraction)
-            & (tests["reconstruction_misfit"] > METAL_MIN_MISFIT)
-            & ((flags & FLAG_BACKGROUND_FALLBACK) == 0)
+        likely = (fraction > detector.flag_fraction) & (
+            tests["reconstruction_misfit"] > METAL_MIN_MISFIT
         )
+        sure = fraction > METAL_SURE_FRACTION
+        return (likely | sure) & ((flags & FLAG_BACKGROUND_FALLBACK) == 0)
 
 
 def read_inputs(
