@@ -30,7 +30,12 @@ from typing import Any
 import numpy as np
 
 from hyperspy_fe_ml.fileio import atomic_write, read_npz
-from hyperspy_fe_ml.model import MLPMember, ModelFileError
+from hyperspy_fe_ml.model import (
+    FeStateModel,
+    MLPMember,
+    ModelFileError,
+    _FusedEnsemble,
+)
 
 __all__ = [
     "DETECTOR_FORMAT",
@@ -42,116 +47,106 @@ __all__ = [
 DETECTOR_FORMAT = "hyperspy_fe_ml.MetalDetector"
 #: SHA-256 of the shipped detector's arrays (checked on load).
 DEFAULT_DETECTOR_SHA256 = (
-    "1e422a4d12943b79dfe3b4eb22c3e81bbe459b6638f89b97b78aea38099a5294"
+    "ed19afe1cc58a6a572d087164a4db689416a0a6eacf8fb4709b9dd7dbe8a0bd6"
 )
 
 
 @dataclass(frozen=True, eq=False)
 class MetalDetector:
-    """Fraction of metallic Fe from an aligned, normalised Fe L2,3 spectrum.
+    """Fraction of metallic Fe from the valence model's features of a spectrum.
+
+    A head on the valence model: it reads the principal-component scores the
+    ensemble reads (:meth:`~hyperspy_fe_ml.model.FeStateModel.predict_standardised`
+    with ``return_features=True``), so it costs one small perceptron per pixel.
 
     Attributes
     ----------
-    energy
-        Model grid, eV (that of the valence model it was trained with).
-    input_mean, input_scale
-        Standardisation of the aligned spectra (those of that valence model).
-    components
-        Principal axes of the standardised training spectra, ``(k, channels)``.
     members
         The ensemble; each gives the metallic fraction (0-1 after clipping).
+    model_sha256
+        SHA-256 of the arrays of the valence model whose features it reads.
     flag_fraction
-        Fraction above which a pixel is flagged as metallic.
+        Fraction above which a pixel is a metallic candidate
+        (:func:`~hyperspy_fe_ml.predict.metallic_test`).
     info
         Provenance (training settings, measured rates).
     """
 
-    energy: np.ndarray
-    input_mean: np.ndarray
-    input_scale: np.ndarray
-    components: np.ndarray
     members: tuple[MLPMember, ...]
-    flag_fraction: float = 0.5
+    model_sha256: str
+    flag_fraction: float = 0.6
     info: dict[str, Any] = field(default_factory=dict)
-    _cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = field(
-        default_factory=dict, repr=False
-    )
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def predict_standardised(
-        self, inputs: np.ndarray, mean: np.ndarray, scale: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Metallic fraction and its ensemble spread from standardised inputs.
+    @property
+    def n_features(self) -> int:
+        """Number of features each spectrum needs."""
+        return int(self.members[0].weights[0].shape[0])
+
+    def reads(self, model: FeStateModel) -> bool:
+        """Whether this detector reads ``model``'s features (same model arrays)."""
+        return model.info.get("arrays_sha256") == self.model_sha256
+
+    def predict_features(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Metallic fraction and its ensemble spread from model features.
 
         Parameters
         ----------
-        inputs
-            Shape ``(n, channels)``: aligned, normalised spectra standardised as
-            ``(aligned - mean) / scale`` (the valence model's inputs); rows with
-            NaN give NaN.
-        mean, scale
-            That standardisation, shape ``(channels,)``.
+        features
+            Shape ``(n, n_features)``; NaN rows give NaN.
 
         Returns
         -------
         fraction, spread
             Shape ``(n,)`` each: mean over the ensemble clipped to 0-1, and the
             ensemble standard deviation.
+        """
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise ValueError(
+                f"features have shape {features.shape}; the detector reads "
+                f"{self.n_features} per spectrum (the features of the valence model "
+                "it was trained for)."
+            )
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        outputs = self._ensemble()(x)[:, :, 0]
+        with np.errstate(invalid="ignore"):
+            fraction = np.clip(outputs.mean(axis=0), 0.0, 1.0).astype(np.float64)
+            spread = outputs.std(axis=0).astype(np.float64)
+        return fraction, spread
+
+    def predict(
+        self, model: FeStateModel, spectra: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Metallic fraction of background-removed spectra on ``model.energy``.
 
         Examples
         --------
         >>> import numpy as np
         >>> from hyperspy_fe_ml.library import reference_spectrum
+        >>> from hyperspy_fe_ml.library.metal import metal_spectrum
         >>> from hyperspy_fe_ml.model import load_default_model
         >>> model, detector = load_default_model(), load_default_detector()
-        >>> x, _, _ = model.standardise(reference_spectrum(3, "Oh", model.energy)[None])
-        >>> f, _ = detector.predict_standardised(x, model.input_mean,
-        ...                                      model.input_scale)
-        >>> bool(f[0] < 0.2)
-        True
+        >>> e = model.energy
+        >>> f, _ = detector.predict(model, np.stack([reference_spectrum(3, "Oh", e),
+        ...                                          metal_spectrum(e)]))
+        >>> bool(f[0] < 0.2), bool(f[1] > 0.8)
+        (True, True)
         """
-        if inputs.shape[-1] != self.energy.size:
+        if not self.reads(model):
             raise ValueError(
-                f"inputs have {inputs.shape[-1]} channels; the detector reads "
-                f"{self.energy.size} (the model grid it was trained on)."
+                "This metal detector reads the features of another valence model; "
+                "train one for this model with `fe-ml train-metal --model MODEL`."
             )
-        weights, offset = self._folded(mean, scale)
-        n = inputs.shape[0]
-        fraction = np.full(n, np.nan)
-        spread = np.full(n, np.nan)
-        good = np.all(np.isfinite(inputs), axis=1)
-        if not np.any(good):
-            return fraction, spread
-        features = inputs[good].astype(np.float32, copy=False) @ weights + offset
-        outputs = np.stack([member(features)[:, 0] for member in self._members32()])
-        fraction[good] = np.clip(outputs.mean(axis=0), 0.0, 1.0)
-        spread[good] = outputs.std(axis=0)
-        return fraction, spread
+        p = model.predict_standardised(
+            *model.standardise(spectra), return_features=True
+        )
+        return self.predict_features(p["features"])
 
-    def _folded(
-        self, mean: np.ndarray, scale: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Principal-axis projection of inputs standardised by another
-        ``mean``/``scale``, folded into one matrix and offset (cached)."""
-        mean_in = np.ascontiguousarray(mean, dtype=np.float64)
-        scale_in = np.ascontiguousarray(scale, dtype=np.float64)
-        key = mean_in.tobytes() + scale_in.tobytes()
-        if key not in self._cache:
-            weights = (self.components * (scale_in / self.input_scale)).T
-            offset = self.components @ ((mean_in - self.input_mean) / self.input_scale)
-            self._cache[key] = (weights.astype(np.float32), offset.astype(np.float32))
-        return self._cache[key]
-
-    def _members32(self) -> tuple[MLPMember, ...]:
-        key = b"members32"
-        if key not in self._cache:
-            self._cache[key] = tuple(
-                MLPMember(
-                    tuple(w.astype(np.float32) for w in m.weights),
-                    tuple(b.astype(np.float32) for b in m.biases),
-                )
-                for m in self.members
-            )
-        return self._cache[key]
+    def _ensemble(self) -> _FusedEnsemble:
+        """The members in float32, first layers fused (as the valence model's)."""
+        if "ensemble" not in self._cache:
+            self._cache["ensemble"] = _FusedEnsemble.from_members(self.members)
+        return self._cache["ensemble"]
 
     # -- storage -------------------------------------------------------------------
 
@@ -170,12 +165,7 @@ class MetalDetector:
         path = Path(path)
         npz, meta = path.with_suffix(".npz"), path.with_suffix(".json")
         npz.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            "energy": self.energy,
-            "input_mean": self.input_mean,
-            "input_scale": self.input_scale,
-            "components": self.components,
-        }
+        arrays = {}
         for m, member in enumerate(self.members):
             for k, (w, b) in enumerate(zip(member.weights, member.biases, strict=True)):
                 arrays[f"member{m}_w{k}"] = w.astype(np.float32)
@@ -188,6 +178,7 @@ class MetalDetector:
             "n_members": len(self.members),
             "n_layers": len(self.members[0].weights),
             "flag_fraction": float(self.flag_fraction),
+            "model_sha256": self.model_sha256,
             "arrays": npz.name,
             "arrays_sha256": hashlib.sha256(payload).hexdigest(),
             "info": self.info,
@@ -225,6 +216,7 @@ class MetalDetector:
             n_members = int(document["n_members"])
             n_layers = int(document["n_layers"])
             flag_fraction = float(document["flag_fraction"])
+            model_sha256 = str(document["model_sha256"])
             npz = meta.with_name(Path(str(document["arrays"])).name)
             expected = sha256 or str(document["arrays_sha256"])
         except (KeyError, TypeError, ValueError) as error:
@@ -254,21 +246,24 @@ class MetalDetector:
                 for m in range(n_members)
             )
             detector = cls(
-                energy=data["energy"],
-                input_mean=data["input_mean"],
-                input_scale=data["input_scale"],
-                components=data["components"],
                 members=members,
+                model_sha256=model_sha256,
                 flag_fraction=flag_fraction,
                 info=dict(document.get("info") or {}),
             )
         except (KeyError, ValueError) as error:
             raise ModelFileError(f"{npz}: {error}") from None
-        width = detector.components.shape[0]
-        channels = detector.energy.size
-        if detector.components.shape[1] != channels or any(
-            m.weights[0].shape[0] != width or m.weights[-1].shape[1] != 1
+        layers_fit = all(
+            m.weights[k].shape[1] == m.weights[k + 1].shape[0]
+            and m.biases[k].shape == (m.weights[k].shape[1],)
             for m in members
+            for k in range(n_layers - 1)
+        )
+        if (
+            n_members < 1
+            or not layers_fit
+            or any(m.weights[0].shape[0] != detector.n_features for m in members)
+            or any(m.weights[-1].shape[1] != 1 for m in members)
         ):
             raise ModelFileError(f"The arrays of {meta} do not fit together.")
         return detector

@@ -318,7 +318,12 @@ class FeStateModel:
         return self.predict_standardised(inputs, norm2, centroid)
 
     def predict_standardised(
-        self, inputs: np.ndarray, norm2: np.ndarray, centroid: np.ndarray
+        self,
+        inputs: np.ndarray,
+        norm2: np.ndarray,
+        centroid: np.ndarray,
+        *,
+        return_features: bool = False,
     ) -> dict[str, np.ndarray]:
         """Predict from standardised, L3-aligned spectra (the fast path of maps).
 
@@ -336,6 +341,10 @@ class FeStateModel:
             ``sum(inputs**2)`` per row.
         centroid
             L3 centroid per row, eV; rows where it (or ``norm2``) is NaN give NaN.
+        return_features
+            Also return the ensemble's inputs (``"features"``, shape ``(n, k)``,
+            float32, NaN rows where nothing is predicted): heads such as the
+            metal detector read them.
 
         Returns
         -------
@@ -348,12 +357,17 @@ class FeStateModel:
         result["ood_score"] = np.full(n, np.nan)
         result["ood_flag"] = np.ones(n, dtype=bool)
         good = np.isfinite(centroid) & np.isfinite(norm2)
+        if return_features:
+            width = self.components.shape[0] + int(self.absolute_energy)
+            result["features"] = np.full((n, width), np.nan, dtype=np.float32)
         if not np.any(good):
             return result
         rows = inputs[good] if not np.all(good) else inputs
         features, ood = self._features(
             np.ascontiguousarray(rows, dtype=np.float32), norm2[good], centroid[good]
         )
+        if return_features:
+            result["features"][good] = features
         outputs = self._ensemble(features).astype(np.float64)
         outputs = outputs * self.target_scale + self.target_mean
         mean = outputs.mean(axis=0)

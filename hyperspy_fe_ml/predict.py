@@ -72,6 +72,7 @@ from hyperspy_fe_ml.model import (
 from hyperspy_fe_ml.ood import (
     METAL_MIN_MISFIT,
     METAL_SURE_FRACTION,
+    library_misfit,
     reconstruction_test,
     thresholds,
 )
@@ -364,8 +365,9 @@ def _predict_block(
 
 
 def metallic_test(
+    model: FeStateModel,
+    inputs: np.ndarray,
     fraction: np.ndarray,
-    tests: dict[str, np.ndarray],
     flags: np.ndarray,
     detector: MetalDetector | None,
 ) -> np.ndarray:
@@ -376,18 +378,25 @@ def metallic_test(
     white-line to continuum ratio, so the fraction is reported but not flagged
     (the fallback has its own flag). Then either the detector is sure (metallic
     fraction above :data:`~hyperspy_fe_ml.ood.METAL_SURE_FRACTION`), or it reads
-    more than its ``flag_fraction`` and the multiplet library does not explain
-    the shape (misfit above :data:`~hyperspy_fe_ml.ood.METAL_MIN_MISFIT`): a
-    broad Fe2+ edge resembles metal, but the library reproduces it.
+    more than its ``flag_fraction`` and the non-negative library reconstruction
+    (:func:`~hyperspy_fe_ml.ood.library_misfit`, run on those pixels only) does
+    not explain the shape (misfit above
+    :data:`~hyperspy_fe_ml.ood.METAL_MIN_MISFIT`): a broad Fe2+ edge resembles
+    metal, but the library reproduces it.
     """
     if detector is None:
         return np.zeros(fraction.shape, dtype=bool)
+    fitted = (flags & FLAG_BACKGROUND_FALLBACK) == 0
     with np.errstate(invalid="ignore"):
-        likely = (fraction > detector.flag_fraction) & (
-            tests["reconstruction_misfit"] > METAL_MIN_MISFIT
-        )
-        sure = fraction > METAL_SURE_FRACTION
-        return (likely | sure) & ((flags & FLAG_BACKGROUND_FALLBACK) == 0)
+        sure = fitted & (fraction > METAL_SURE_FRACTION)
+        candidates = fitted & (fraction > detector.flag_fraction) & ~sure
+    if not np.any(candidates):
+        return sure
+    misfit = library_misfit(
+        model.energy, inputs, candidates, model.input_mean, model.input_scale
+    )
+    with np.errstate(invalid="ignore"):
+        return sure | (candidates & (misfit > METAL_MIN_MISFIT))
 
 
 def read_inputs(
@@ -434,19 +443,22 @@ def read_inputs(
     centroid = np.where(no_edge, np.nan, centroid)
     norm2 = np.where(no_edge, np.nan, norm2)
     with single_threaded_blas():
-        p = model.predict_standardised(inputs, norm2, centroid)
-    scored = np.isfinite(p["ood_score"])
-    metallic = np.full(len(inputs), np.nan)
-    if detector is not None:
-        fraction, _ = detector.predict_standardised(
-            inputs, model.input_mean, model.input_scale
+        p = model.predict_standardised(
+            inputs, norm2, centroid, return_features=detector is not None
         )
-        metallic = np.where(scored, fraction, np.nan)
+        scored = np.isfinite(p["ood_score"])
+        metallic = np.full(len(inputs), np.nan)
+        if detector is not None:
+            fraction, _ = detector.predict_features(p.pop("features"))
+            metallic = np.where(scored, fraction, np.nan)
     for bit, failed in (
         (FLAG_OOD_FEATURES, p["ood_flag"] & scored),
         (FLAG_OOD_RECONSTRUCTION, tests["misfit_flag"] & scored),
         (FLAG_OOD_SPIKE, tests["spike_flag"] & scored),
-        (FLAG_METALLIC, scored & metallic_test(metallic, tests, flags, detector)),
+        (
+            FLAG_METALLIC,
+            scored & metallic_test(model, inputs, metallic, flags, detector),
+        ),
     ):
         flags[failed] |= bit | FLAG_OUT_OF_DISTRIBUTION
     columns = {
@@ -462,13 +474,10 @@ def read_inputs(
 
 
 def _detector_for(model: FeStateModel) -> MetalDetector | None:
-    """The shipped metal detector when it reads ``model``'s grid, else None."""
+    """The shipped metal detector when it reads ``model``'s features, else None
+    (a model trained by the user needs its own, ``fe-ml train-metal --model``)."""
     detector = load_default_detector()
-    if detector.energy.shape != model.energy.shape or not np.allclose(
-        detector.energy, model.energy
-    ):
-        return None
-    return detector
+    return detector if detector.reads(model) else None
 
 
 def _resolve_model(model: FeStateModel | str | Path | None) -> FeStateModel:

@@ -159,10 +159,9 @@ def test_detector_file_round_trips_and_a_changed_byte_is_refused(tmp_path):
     path = detector.save(tmp_path / "det.json")
     again = MetalDetector.load(path)
     model = load_default_model()
-    x, _, _ = model.standardise(draw_metal_spectra(model.energy, 5, rng=0))
+    spectra = draw_metal_spectra(model.energy, 5, rng=0)
     assert np.array_equal(
-        detector.predict_standardised(x, model.input_mean, model.input_scale)[0],
-        again.predict_standardised(x, model.input_mean, model.input_scale)[0],
+        detector.predict(model, spectra)[0], again.predict(model, spectra)[0]
     )
     npz = path.with_suffix(".npz")
     data = bytearray(npz.read_bytes())
@@ -172,19 +171,29 @@ def test_detector_file_round_trips_and_a_changed_byte_is_refused(tmp_path):
         MetalDetector.load(path)
     document = json.loads(default_detector_path().read_text())
     assert document["format"] == "hyperspy_fe_ml.MetalDetector"
+    assert document["model_sha256"] == model.info["arrays_sha256"]
 
 
-def test_detector_reads_inputs_of_any_standardisation():
+def test_another_models_features_are_not_read(tmp_path):
+    from dataclasses import replace
+
+    from hyperspy_fe_ml.predict import _detector_for
+
     model = load_default_model()
+    other = replace(model, info={**model.info, "arrays_sha256": "0" * 64})
     detector = load_default_detector()
-    x, _, _ = model.standardise(draw_metal_spectra(model.energy, 8, rng=5))
-    aligned = x * model.input_scale + model.input_mean
-    mean, scale = np.full(model.n_channels, 0.05), np.full(model.n_channels, 0.02)
-    a, _ = detector.predict_standardised(x, model.input_mean, model.input_scale)
-    b, _ = detector.predict_standardised((aligned - mean) / scale, mean, scale)
-    assert np.allclose(a, b, atol=1e-4)
-    with pytest.raises(ValueError, match="channels"):
-        detector.predict_standardised(x[:, :10], mean[:10], scale[:10])
+    assert detector.reads(model) and not detector.reads(other)
+    assert _detector_for(other) is None
+    with pytest.raises(ValueError, match="another valence model"):
+        detector.predict(other, draw_metal_spectra(model.energy, 2, rng=0))
+    with pytest.raises(ValueError, match="features"):
+        detector.predict_features(np.zeros((2, 3)))
+    # Maps of a model without a detector: no metallic fraction, no metallic flag.
+    maps = _signal(_noisy(draw_metal_spectra(E, 4, rng=1), 5)).predict_fe_state(
+        other, show_progressbar=False
+    )
+    assert np.all(np.isnan(np.asarray(maps["metallic_fraction"].data)))
+    assert not np.any(np.asarray(maps["flags"].data).astype(int) & FLAG_METALLIC)
 
 
 def test_a_small_detector_trains_and_separates_metal_from_oxides(tmp_path):
@@ -196,7 +205,6 @@ def test_a_small_detector_trains_and_separates_metal_from_oxides(tmp_path):
 
     small = MetalTrainingSettings(
         n_train=3000, n_test=600, n_members=1, hidden=(32,), max_iter=60,
-        n_components=15,
     )  # fmt: skip
     detector = train_metal_detector(settings=small)
     rates = detector.info["held_out"]

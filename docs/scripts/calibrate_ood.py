@@ -14,6 +14,7 @@ import numpy as np
 
 from hyperspy_fe_ml.library.standards import find_standards_dir
 from hyperspy_fe_ml.model import load_default_model
+from hyperspy_fe_ml.ood import library_misfit
 from hyperspy_fe_ml.predict import _detector_for, read_inputs
 from hyperspy_fe_ml.training.dataset import (
     DatasetSettings,
@@ -50,11 +51,20 @@ for key in (
         "percentiles 0.5/1/50/99/99.5:",
         np.nanpercentile(columns[key], [0.5, 1, 50, 99, 99.5]).round(3),
     )
-fraction, misfit = columns["metallic_fraction"], columns["reconstruction_misfit"]
-for threshold in (0.5, 0.6, 0.7):
+fraction = columns["metallic_fraction"]
+inputs = np.nan_to_num(x).astype(np.float32)
+candidates = fraction > 0.5
+misfit = library_misfit(
+    model.energy, inputs, candidates, model.input_mean, model.input_scale
+)
+for threshold in (0.5, 0.6, 0.7, 0.8):
     for least in (0.0, 2.0):
-        rate = np.mean((fraction > threshold) & (misfit > least))
-        print(f"metallic > {threshold}, misfit > {least}: false positive {rate:.4f}")
+        with np.errstate(invalid="ignore"):
+            rate = np.mean((fraction > threshold) & ~(misfit <= least))
+        print(
+            f"metallic > {threshold}, library misfit > {least}: "
+            f"false positive {rate:.4f}"
+        )
 folder = find_standards_dir()
 rows = evaluate_standards(model, folder) if folder else None
 print("\n".join(ood_table(measure_ood(model, test, rows))))

@@ -571,21 +571,31 @@ def model_card(
             f"{'—' if not np.isfinite(wl) else f'{wl:.2f}'} |"
         )
     if ood:
-        from hyperspy_fe_ml.ood import thresholds
+        from hyperspy_fe_ml.metal_detector import load_default_detector
+        from hyperspy_fe_ml.ood import METAL_MIN_MISFIT, METAL_SURE_FRACTION, thresholds
         from hyperspy_fe_ml.training.ood_rates import ood_table
 
-        limits = {"ood_score": model.ood_threshold, **thresholds()}
+        limits = {
+            "ood_score": model.ood_threshold,
+            **thresholds(),
+            "metallic_fraction": load_default_detector().flag_fraction,
+        }
         lines += [
             "",
             "## Out-of-distribution tests",
             "",
             "A pixel is flagged out of distribution when its model-feature score, "
-            "its library-reconstruction misfit or its spike score passes its "
-            "threshold ("
+            "its library-projection misfit or its spike score passes its "
+            "threshold, or when it reads as metallic iron ("
             + ", ".join(f"{k} {v:.3g}" for k, v in limits.items())
-            + "; reconstruction_snr is a lower bound: below it the pixel has no "
-            "edge). False positives: share flagged; detection: share flagged or "
-            "unreadable (docs/reliability.md).",
+            + "; reconstruction_snr is a lower bound: below it the non-negative "
+            "library fit decides whether there is an edge; metallic_fraction "
+            f"above {METAL_SURE_FRACTION}, or above {limits['metallic_fraction']} "
+            f"with a non-negative library misfit above {METAL_MIN_MISFIT}). "
+            "False positives: share flagged (the simulated test set without the "
+            "spike augmentation); detection: share flagged or unreadable, 200 "
+            "noisy raw-count copies per class the valence model never saw "
+            "(docs/reliability.md).",
             "",
             *ood_table(ood),
         ]

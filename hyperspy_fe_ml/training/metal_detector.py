@@ -9,9 +9,10 @@ energies (metal L3 edge 706.8 eV, Fe2+ and Fe3+ where the library calibration
 puts them), the metal fraction 1 for half of them and uniform in 0-1 otherwise.
 Every spectrum then gets the valence model's augmentation, white-line
 normalisation and random crops (:func:`~hyperspy_fe_ml.training.dataset.make_block`
-does the same for the library alone), and is aligned and standardised exactly as
-the valence model reads it. Principal axes (scikit-learn PCA) and an ensemble of
-scikit-learn ``MLPRegressor`` fits follow; their arrays go into the detector file.
+does the same for the library alone), and is read by the valence model up to its
+features (the principal-component scores its ensemble reads). An ensemble of
+scikit-learn ``MLPRegressor`` fits on those features follows; their arrays go into
+the detector file, tied to the valence model by its hash.
 
 ``fe-ml train-metal -o fe_metal.json`` runs it (about 10 minutes for the default
 120 000 spectra on two cores).
@@ -56,8 +57,6 @@ class MetalTrainingSettings:
         Held-out spectra of each kind for the measured rates.
     pure_metal_probability
         Share of the metal-bearing spectra that are all metal.
-    n_components
-        Principal axes kept.
     hidden
         Hidden layer widths of each member.
     n_members
@@ -78,9 +77,8 @@ class MetalTrainingSettings:
     n_train: int = 120_000
     n_test: int = 4_000
     pure_metal_probability: float = 0.5
-    n_components: int = 40
-    hidden: tuple[int, ...] = (128, 64)
-    n_members: int = 3
+    hidden: tuple[int, ...] = (64, 32)
+    n_members: int = 2
     max_iter: int = 100
     flag_fraction: float = 0.6
     seed: int = 2026
@@ -147,12 +145,14 @@ def _metal_block_function(pure_metal_probability: float):
     return block
 
 
-def _standardised(
+def _features(
     model: FeStateModel, spectra: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    inputs, _, centroid = model.standardise(spectra)
-    keep = np.isfinite(centroid) & np.all(np.isfinite(inputs), axis=1)
-    return inputs[keep], keep
+    """The valence model's features of readable spectra, and which were kept."""
+    p = model.predict_standardised(*model.standardise(spectra), return_features=True)
+    features = p["features"]
+    keep = np.all(np.isfinite(features), axis=1)
+    return features[keep].astype(np.float64), keep
 
 
 def _data(
@@ -163,7 +163,7 @@ def _data(
     settings: MetalTrainingSettings,
     show_progressbar: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised inputs and metallic fractions: ``n // 2`` of each kind."""
+    """Model features and metallic fractions: ``n // 2`` of each kind."""
     clean, _, _ = make_dataset(
         n // 2, model.energy, set_ids, seed, settings.dataset,
         show_progressbar=show_progressbar,
@@ -177,17 +177,17 @@ def _data(
         show_progressbar=show_progressbar,
         block=_metal_block_function(settings.pure_metal_probability),
     )
-    x0, _ = _standardised(model, clean)
-    x1, keep = _standardised(model, metal)
+    x0, _ = _features(model, clean)
+    x1, keep = _features(model, metal)
     inputs = np.concatenate([x0, x1])
     target = np.concatenate([np.zeros(len(x0)), fraction[keep, 0]])
     return inputs, target
 
 
 def detector_rates(
-    detector: MetalDetector, model: FeStateModel, inputs: np.ndarray, target: np.ndarray
+    detector: MetalDetector, features: np.ndarray, target: np.ndarray
 ) -> dict[str, float]:
-    """Measured rates of a detector on held-out standardised inputs.
+    """Measured rates of a detector on held-out model features.
 
     Returns
     -------
@@ -195,9 +195,7 @@ def detector_rates(
         ``false_positive`` (metal-free spectra flagged), ``pure_metal_detected``,
         ``fraction_mae`` (metal-bearing spectra) and ``n``.
     """
-    fraction, _ = detector.predict_standardised(
-        inputs, model.input_mean, model.input_scale
-    )
+    fraction, _ = detector.predict_features(features)
     flagged = fraction > detector.flag_fraction
     free, pure, some = target == 0, target == 1, target > 0
     return {
@@ -219,20 +217,20 @@ def train_metal_detector(
     Examples
     --------
     >>> small = MetalTrainingSettings(n_train=600, n_test=200, n_members=1,
-    ...                               hidden=(8,), max_iter=5, n_components=5)
+    ...                               hidden=(8,), max_iter=5)
     >>> detector = train_metal_detector(settings=small)  # doctest: +SKIP
     """
-    from sklearn.decomposition import PCA
     from sklearn.neural_network import MLPRegressor
 
     model = load_default_model() if model is None else model
     ids = split_parameter_sets(seed=settings.seed, library=settings.dataset.library)
-    inputs, target = _data(
+    features, target = _data(
         model, settings.n_train, ids["train"], settings.seed, settings,
         show_progressbar,
     )  # fmt: skip
-    pca = PCA(settings.n_components, random_state=settings.seed).fit(inputs)
-    features = pca.transform(inputs)
+    # The principal-component scores are fitted in units of their training
+    # spread; the scaling is folded into the first layer.
+    spread = features.std(axis=0) + 1e-12
     members = []
     for k in range(settings.n_members):
         fit = MLPRegressor(
@@ -240,18 +238,14 @@ def train_metal_detector(
             max_iter=settings.max_iter,
             early_stopping=True,
             random_state=settings.seed + k,
-        ).fit(features, target)
-        # PCA centres its inputs: fold the centring into the first bias.
+        ).fit(features / spread, target)
         weights = [np.asarray(w, dtype=np.float64) for w in fit.coefs_]
         biases = [np.asarray(b, dtype=np.float64) for b in fit.intercepts_]
-        biases[0] = biases[0] - (pca.mean_ @ pca.components_.T) @ weights[0]
+        weights[0] = weights[0] / spread[:, None]
         members.append(MLPMember(tuple(weights), tuple(biases)))
     detector = MetalDetector(
-        energy=np.asarray(model.energy, dtype=np.float64),
-        input_mean=np.asarray(model.input_mean, dtype=np.float64),
-        input_scale=np.asarray(model.input_scale, dtype=np.float64),
-        components=np.asarray(pca.components_, dtype=np.float64),
         members=tuple(members),
+        model_sha256=str(model.info.get("arrays_sha256")),
         flag_fraction=settings.flag_fraction,
     )
     test_inputs, test_target = _data(
@@ -261,8 +255,7 @@ def train_metal_detector(
     info = {
         "settings": {k: v for k, v in asdict(settings).items() if k != "dataset"},
         "dataset": asdict(settings.dataset),
-        "model_arrays_sha256": model.info.get("arrays_sha256"),
-        "held_out": detector_rates(detector, model, test_inputs, test_target),
+        "held_out": detector_rates(detector, test_inputs, test_target),
     }
     return replace(detector, info=info)
 
