@@ -697,10 +697,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_command(commands)
     commands.choices["simulate"].formatter_class = _HelpFormatter
 
-    from hyperspy_fe_ml.training.metal_detector import add_train_metal_command
+    from hyperspy_fe_ml.training.state_detector import add_train_detector_command
 
-    add_train_metal_command(commands)
-    commands.choices["train-metal"].formatter_class = _HelpFormatter
+    add_train_detector_command(commands)
+    commands.choices["train-detector"].formatter_class = _HelpFormatter
     return parser
 
 

@@ -74,7 +74,7 @@ WEAK_PROJECTION_SNR = 60.0
 MIN_RECONSTRUCTION_SNR = 12.0
 #: Library misfit (as ``reconstruction_misfit``) above which a spectrum the metal
 #: detector reads as metallic is flagged
-#: (:func:`~hyperspy_fe_ml.predict.metallic_test`): below it the multiplet
+#: (:func:`~hyperspy_fe_ml.predict.foreign_state_test`): below it the multiplet
 #: library explains the shape, as it does for broad Fe2+.
 METAL_MIN_MISFIT = 2.0
 #: Metallic fraction above which the metal detector alone flags a pixel (0.1 % of
@@ -324,7 +324,7 @@ def library_misfit(
     (:func:`library_basis`), steps and background: stricter than the projection
     (a combination of library spectra, not of their principal axes), and
     iterative, so it runs only where a test needs it (the metallic test's
-    candidates, :func:`~hyperspy_fe_ml.predict.metallic_test`).
+    candidates, :func:`~hyperspy_fe_ml.predict.foreign_state_test`).
 
     Returns
     -------

@@ -48,6 +48,11 @@ STYLES: dict[str, dict[str, Any]] = {
         "limits": (0.0, 1.0),
         "label": "Metallic Fe fraction",
     },
+    "unlisted_fraction": {
+        "cmap": "bone_r",
+        "limits": (0.0, 1.0),
+        "label": "Low-spin or Fe⁴⁺ fraction",
+    },
     "l3_centroid": {"cmap": "plasma", "limits": None, "label": "L₃ centroid (eV)"},
     "l3_position": {"cmap": "plasma", "limits": None, "label": "L₃ maximum (eV)"},
     "edge_snr": {"cmap": "gray", "limits": None, "label": "White-line SNR"},
@@ -272,6 +277,7 @@ FLAG_COLOURS: dict[int, str] = {
     512: "#00bbf9",  # no library spectrum explains the shape
     1024: "#fee440",  # spike or glitch
     2048: "#8d99ae",  # metallic iron
+    4096: "#ff006e",  # low-spin or Fe4+
 }
 
 

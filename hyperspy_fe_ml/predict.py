@@ -54,11 +54,11 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_OOD_RECONSTRUCTION,
     FLAG_OOD_SPIKE,
     FLAG_OUT_OF_DISTRIBUTION,
+    FLAG_UNLISTED,
     FLAGS_UNREADABLE,
     prepare_model_inputs,
 )
 from hyperspy_fe_ml.maps import FeStateMaps, map_builder
-from hyperspy_fe_ml.metal_detector import MetalDetector, load_default_detector
 from hyperspy_fe_ml.model import (
     L3_ALIGN_EV,
     L3_CENTROID_HALF_WIDTH_EV,
@@ -81,6 +81,11 @@ from hyperspy_fe_ml.signal_tools import (
     compute_array,
     progressbar_wanted,
     typical_spectrum,
+)
+from hyperspy_fe_ml.state_detector import (
+    OUTPUT_NAMES,
+    StateDetector,
+    load_default_detectors,
 )
 
 #: The model's window (700-729.9 eV, L3 aligned at 709 eV) has room for an L3
@@ -109,6 +114,7 @@ MAP_QUANTITIES: dict[str, str] = {
     "reconstruction_snr": "Library reconstruction amplitude / noise",
     "spike_score": "Largest single-channel excursion (noise units)",
     "metallic_fraction": "Metallic Fe fraction (Fe0/ΣFe)",
+    "unlisted_fraction": "Fraction of Fe low-spin or Fe4+ (outside the library)",
     "l3_centroid": "Fe L3 centroid (eV)",
     "edge_snr": "White-line signal-to-noise ratio",
     "flags": "Quality flags (bits)",
@@ -178,9 +184,9 @@ def predict_fe_state(
     )
     blocks = as_spectrum_blocks(signal.data)
     n_maps = len(_FLOAT_MAPS)
-    detector = _detector_for(model)
+    detectors = _detectors_for(model)
     func = partial(
-        _predict_block, energy=energy, model=model, plan=plan, detector=detector
+        _predict_block, energy=energy, model=model, plan=plan, detectors=detectors
     )
     # numba compiles on a first call: on one pixel here, not under the progress bar.
     compile_once(
@@ -195,7 +201,7 @@ def predict_fe_state(
         _model_key(model),
         plan,
         energy.tobytes(),
-        None if detector is None else detector.info.get("arrays_sha256"),
+        [d.info.get("arrays_sha256") for d in detectors],
     )
     stacked = blocks.map_blocks(
         func,
@@ -225,13 +231,9 @@ def predict_fe_state(
         "ood_thresholds": {
             "ood_score": float(model.ood_threshold),
             **thresholds(),
-            **(
-                {}
-                if detector is None
-                else {"metallic_fraction": float(detector.flag_fraction)}
-            ),
+            **{name: float(d.flag_fraction) for d in detectors for name in d.outputs},
         },
-        "metal_detector": None if detector is None else detector.info,
+        "state_detectors": [d.info for d in detectors],
     }
     if not lazy:  # one contiguous plane per map
         stacked = np.ascontiguousarray(np.moveaxis(stacked, -1, 0))
@@ -345,7 +347,7 @@ def _predict_block(
     energy: np.ndarray,
     model: FeStateModel,
     plan: PredictionPlan,
-    detector: MetalDetector | None = None,
+    detectors: tuple[StateDetector, ...] = (),
 ) -> np.ndarray:
     """Maps of one block: shape ``navigation + (len(MAP_QUANTITIES),)``, float32."""
     nav_shape = block.shape[:-1]
@@ -355,7 +357,7 @@ def _predict_block(
     inputs, norm2, centroid, edge_snr, flags = _read(
         energy, spectra, model, plan, model.input_mean, model.input_scale
     )
-    columns, flags = read_inputs(model, inputs, norm2, centroid, flags, detector)
+    columns, flags = read_inputs(model, inputs, norm2, centroid, flags, detectors)
     out = np.empty((spectra.shape[0], len(MAP_QUANTITIES)), dtype=np.float32)
     columns["edge_snr"] = edge_snr
     for k, name in enumerate(_FLOAT_MAPS):
@@ -364,32 +366,34 @@ def _predict_block(
     return out.reshape(*nav_shape, len(MAP_QUANTITIES))
 
 
-def metallic_test(
+def foreign_state_test(
     model: FeStateModel,
     inputs: np.ndarray,
     fraction: np.ndarray,
     flags: np.ndarray,
-    detector: MetalDetector | None,
+    flag_fraction: float,
+    *,
+    fitted_background: bool = False,
 ) -> np.ndarray:
-    """Pixels read as metallic iron.
+    """Pixels read as metallic iron, or as an Fe state outside the library.
 
-    The background must have been fitted: with the fixed-exponent fallback the
-    continuum left under the edge is not measured, and the detector reads a
-    white-line to continuum ratio, so the fraction is reported but not flagged
-    (the fallback has its own flag). Then either the detector is sure (metallic
-    fraction above :data:`~hyperspy_fe_ml.ood.METAL_SURE_FRACTION`), or it reads
-    more than its ``flag_fraction`` and the non-negative library reconstruction
+    Either the detector is sure (fraction above
+    :data:`~hyperspy_fe_ml.ood.METAL_SURE_FRACTION`), or it reads more than
+    ``flag_fraction`` (its own) and the non-negative library reconstruction
     (:func:`~hyperspy_fe_ml.ood.library_misfit`, run on those pixels only) does
     not explain the shape (misfit above
     :data:`~hyperspy_fe_ml.ood.METAL_MIN_MISFIT`): a broad Fe2+ edge resembles
-    metal, but the library reproduces it.
+    metal, but the library reproduces it. With ``fitted_background`` (the
+    metallic test) a pixel with the fixed-exponent fallback is never flagged: the
+    continuum left under its edge is not measured, and the detector reads a
+    white-line to continuum ratio (the fallback has its own flag).
     """
-    if detector is None:
-        return np.zeros(fraction.shape, dtype=bool)
-    fitted = (flags & FLAG_BACKGROUND_FALLBACK) == 0
+    allowed = np.ones(fraction.shape, dtype=bool)
+    if fitted_background:
+        allowed = (flags & FLAG_BACKGROUND_FALLBACK) == 0
     with np.errstate(invalid="ignore"):
-        sure = fitted & (fraction > METAL_SURE_FRACTION)
-        candidates = fitted & (fraction > detector.flag_fraction) & ~sure
+        sure = allowed & (fraction > METAL_SURE_FRACTION)
+        candidates = allowed & (fraction > flag_fraction) & ~sure
     if not np.any(candidates):
         return sure
     misfit = library_misfit(
@@ -405,7 +409,7 @@ def read_inputs(
     norm2: np.ndarray,
     centroid: np.ndarray,
     flags: np.ndarray,
-    detector: MetalDetector | None = None,
+    detectors: tuple[StateDetector, ...] = (),
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Predictions and every out-of-distribution test for standardised inputs.
 
@@ -423,8 +427,10 @@ def read_inputs(
         As :meth:`~hyperspy_fe_ml.model.FeStateModel.standardise` returns them.
     flags
         Quality flags of the kernel (any integer type), shape ``(n,)``.
-    detector
-        Metal detector, or None for no metallic test.
+    detectors
+        Heads for the states the valence model cannot read
+        (:func:`~hyperspy_fe_ml.state_detector.load_default_detectors`); their
+        fractions not given are NaN and never flagged.
 
     Returns
     -------
@@ -444,40 +450,48 @@ def read_inputs(
     norm2 = np.where(no_edge, np.nan, norm2)
     with single_threaded_blas():
         p = model.predict_standardised(
-            inputs, norm2, centroid, return_features=detector is not None
+            inputs, norm2, centroid, return_features=bool(detectors)
         )
         scored = np.isfinite(p["ood_score"])
-        metallic = np.full(len(inputs), np.nan)
-        if detector is not None:
-            fraction, _ = detector.predict_features(p.pop("features"))
-            metallic = np.where(scored, fraction, np.nan)
-    for bit, failed in (
+        foreign = {name: np.full(len(inputs), np.nan) for name in OUTPUT_NAMES}
+        flag_fraction = dict.fromkeys(OUTPUT_NAMES, np.inf)
+        features = p.pop("features", None)
+        for detector in detectors:
+            fraction, _ = detector.predict_features(features)
+            for k, name in enumerate(detector.outputs):
+                foreign[name] = np.where(scored, fraction[:, k], np.nan)
+                flag_fraction[name] = detector.flag_fraction
+    failed_tests = [
         (FLAG_OOD_FEATURES, p["ood_flag"] & scored),
         (FLAG_OOD_RECONSTRUCTION, tests["misfit_flag"] & scored),
         (FLAG_OOD_SPIKE, tests["spike_flag"] & scored),
-        (
-            FLAG_METALLIC,
-            scored & metallic_test(model, inputs, metallic, flags, detector),
-        ),
+    ]
+    for bit, name in (
+        (FLAG_METALLIC, OUTPUT_NAMES[0]),
+        (FLAG_UNLISTED, OUTPUT_NAMES[1]),
     ):
+        failed = foreign_state_test(
+            model,
+            inputs,
+            foreign[name],
+            flags,
+            flag_fraction[name],
+            fitted_background=bit == FLAG_METALLIC,
+        )
+        failed_tests.append((bit, scored & failed))
+    for bit, failed in failed_tests:
         flags[failed] |= bit | FLAG_OUT_OF_DISTRIBUTION
-    columns = {
-        **p,
-        **tests,
-        "metallic_fraction": metallic,
-        "l3_centroid": centroid,
-    }
+    columns = {**p, **tests, **foreign, "l3_centroid": centroid}
     return columns, flags
 
 
 # -- planning -------------------------------------------------------------------------
 
 
-def _detector_for(model: FeStateModel) -> MetalDetector | None:
-    """The shipped metal detector when it reads ``model``'s features, else None
-    (a model trained by the user needs its own, ``fe-ml train-metal --model``)."""
-    detector = load_default_detector()
-    return detector if detector.reads(model) else None
+def _detectors_for(model: FeStateModel) -> tuple[StateDetector, ...]:
+    """The shipped state detectors that read ``model``'s features (a model trained
+    by the user needs its own: ``fe-ml train-detector --model``)."""
+    return tuple(d for d in load_default_detectors() if d.reads(model))
 
 
 def _resolve_model(model: FeStateModel | str | Path | None) -> FeStateModel:

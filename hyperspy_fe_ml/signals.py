@@ -401,8 +401,9 @@ class FeL23Signal(EELSSpectrum):
             standard deviation), ``ood_score`` (flagged above the model's
             threshold), the scores of the library reconstruction
             (``reconstruction_misfit``, ``reconstruction_snr``, ``spike_score``;
-            :mod:`hyperspy_fe_ml.ood`), ``metallic_fraction`` (Fe0/ΣFe;
-            :mod:`hyperspy_fe_ml.metal_detector`), ``l3_centroid`` (eV),
+            :mod:`hyperspy_fe_ml.ood`), ``metallic_fraction`` (Fe0/ΣFe) and
+            ``unlisted_fraction`` (low-spin or Fe4+;
+            :mod:`hyperspy_fe_ml.state_detector`), ``l3_centroid`` (eV),
             ``edge_snr`` and ``flags`` (bits, see
             :data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_NAMES`; every
             out-of-distribution test that failed has its own bit). Pixels

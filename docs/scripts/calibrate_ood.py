@@ -15,7 +15,7 @@ import numpy as np
 from hyperspy_fe_ml.library.standards import find_standards_dir
 from hyperspy_fe_ml.model import load_default_model
 from hyperspy_fe_ml.ood import library_misfit
-from hyperspy_fe_ml.predict import _detector_for, read_inputs
+from hyperspy_fe_ml.predict import _detectors_for, read_inputs
 from hyperspy_fe_ml.training.dataset import (
     DatasetSettings,
     make_dataset,
@@ -38,7 +38,7 @@ columns, _ = read_inputs(
     n2,
     c,
     np.zeros(len(x), dtype=np.uint16),
-    _detector_for(model),
+    _detectors_for(model),
 )
 for key in (
     "reconstruction_misfit",

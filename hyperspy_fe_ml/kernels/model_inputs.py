@@ -43,6 +43,7 @@ FLAG_OOD_FEATURES = 256
 FLAG_OOD_RECONSTRUCTION = 512
 FLAG_OOD_SPIKE = 1024
 FLAG_METALLIC = 2048
+FLAG_UNLISTED = 4096
 #: Flags that make a pixel unreadable.
 FLAGS_UNREADABLE = (
     FLAG_NOT_FINITE | FLAG_EMPTY | FLAG_NEGATIVE | FLAG_SATURATED | FLAG_NO_EDGE
@@ -63,6 +64,8 @@ FLAG_NAMES: dict[int, str] = {
     FLAG_OOD_SPIKE: "spike or glitch",
     FLAG_METALLIC: "metallic iron (no multiplet structure); the valence model "
     "does not apply",
+    FLAG_UNLISTED: "low-spin or Fe4+ iron (outside the multiplet library); the "
+    "valence model does not apply",
 }
 
 #: Background of each pixel: the pre-edge mean (the background was removed

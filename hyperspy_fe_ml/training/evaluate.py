@@ -571,14 +571,18 @@ def model_card(
             f"{'—' if not np.isfinite(wl) else f'{wl:.2f}'} |"
         )
     if ood:
-        from hyperspy_fe_ml.metal_detector import load_default_detector
         from hyperspy_fe_ml.ood import METAL_MIN_MISFIT, METAL_SURE_FRACTION, thresholds
+        from hyperspy_fe_ml.state_detector import load_default_detectors
         from hyperspy_fe_ml.training.ood_rates import ood_table
 
         limits = {
             "ood_score": model.ood_threshold,
             **thresholds(),
-            "metallic_fraction": load_default_detector().flag_fraction,
+            **{
+                name: d.flag_fraction
+                for d in load_default_detectors()
+                for name in d.outputs
+            },
         }
         lines += [
             "",
@@ -586,12 +590,12 @@ def model_card(
             "",
             "A pixel is flagged out of distribution when its model-feature score, "
             "its library-projection misfit or its spike score passes its "
-            "threshold, or when it reads as metallic iron ("
+            "threshold, or when it reads as metallic iron, low-spin or Fe4+ ("
             + ", ".join(f"{k} {v:.3g}" for k, v in limits.items())
             + "; reconstruction_snr is a lower bound: below it the non-negative "
-            "library fit decides whether there is an edge; metallic_fraction "
-            f"above {METAL_SURE_FRACTION}, or above {limits['metallic_fraction']} "
-            f"with a non-negative library misfit above {METAL_MIN_MISFIT}). "
+            "library fit decides whether there is an edge; a state fraction "
+            f"above {METAL_SURE_FRACTION}, or above its threshold with a "
+            f"non-negative library misfit above {METAL_MIN_MISFIT}). "
             "False positives: share flagged (the simulated test set without the "
             "spike augmentation); detection: share flagged or unreadable, 200 "
             "noisy raw-count copies per class the valence model never saw "

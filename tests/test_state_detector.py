@@ -1,4 +1,5 @@
-"""Metallic iron: the reference edge, the detector, its file and its maps."""
+"""States the valence model cannot read: the metal edge, the detectors, their files
+and maps."""
 
 import json
 
@@ -9,6 +10,7 @@ import pytest
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_METALLIC,
     FLAG_OUT_OF_DISTRIBUTION,
+    FLAG_UNLISTED,
 )
 from hyperspy_fe_ml.library import reference_spectrum
 from hyperspy_fe_ml.library.metal import (
@@ -17,12 +19,12 @@ from hyperspy_fe_ml.library.metal import (
     draw_metal_spectra,
     metal_spectrum,
 )
-from hyperspy_fe_ml.metal_detector import (
-    MetalDetector,
-    default_detector_path,
-    load_default_detector,
-)
 from hyperspy_fe_ml.model import ModelFileError, load_default_model
+from hyperspy_fe_ml.state_detector import (
+    SHIPPED_DETECTORS,
+    StateDetector,
+    load_default_detectors,
+)
 
 E = np.arange(680.0, 760.0, 0.1)
 
@@ -144,20 +146,24 @@ def test_metallic_fraction_follows_a_metal_oxide_mixture():
     assert medians[2] > 0.8
 
 
+def _metal_detector() -> StateDetector:
+    return load_default_detectors()[0]
+
+
 def test_detector_provenance_and_threshold_are_in_the_maps(metal_maps):
     provenance = metal_maps.provenance
-    detector = load_default_detector()
+    detector = _metal_detector()
     assert provenance["ood_thresholds"]["metallic_fraction"] == detector.flag_fraction
-    held_out = provenance["metal_detector"]["held_out"]
+    held_out = provenance["state_detectors"][0]["held_out"]
     # The detector alone, at its threshold, on held-out simulated spectra.
-    assert held_out["false_positive"] <= 0.01
-    assert held_out["pure_metal_detected"] >= 0.9
+    assert held_out["false_positive"] <= 0.015
+    assert held_out["metallic_fraction_pure_detected"] >= 0.9
 
 
 def test_detector_file_round_trips_and_a_changed_byte_is_refused(tmp_path):
-    detector = load_default_detector()
+    detector = _metal_detector()
     path = detector.save(tmp_path / "det.json")
-    again = MetalDetector.load(path)
+    again = StateDetector.load(path)
     model = load_default_model()
     spectra = draw_metal_spectra(model.energy, 5, rng=0)
     assert np.array_equal(
@@ -168,22 +174,25 @@ def test_detector_file_round_trips_and_a_changed_byte_is_refused(tmp_path):
     data[len(data) // 2] ^= 0xFF
     npz.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="hash"):
-        MetalDetector.load(path)
-    document = json.loads(default_detector_path().read_text())
-    assert document["format"] == "hyperspy_fe_ml.MetalDetector"
-    assert document["model_sha256"] == model.info["arrays_sha256"]
+        StateDetector.load(path)
+    folder = default_detector_folder()
+    for name in SHIPPED_DETECTORS:
+        document = json.loads((folder / name).read_text())
+        assert document["format"] == "hyperspy_fe_ml.StateDetector"
+        assert document["model_sha256"] == model.info["arrays_sha256"]
 
 
 def test_another_models_features_are_not_read(tmp_path):
     from dataclasses import replace
 
-    from hyperspy_fe_ml.predict import _detector_for
+    from hyperspy_fe_ml.predict import _detectors_for
 
     model = load_default_model()
     other = replace(model, info={**model.info, "arrays_sha256": "0" * 64})
-    detector = load_default_detector()
+    detector = _metal_detector()
     assert detector.reads(model) and not detector.reads(other)
-    assert _detector_for(other) is None
+    assert _detectors_for(other) == ()
+    assert len(_detectors_for(model)) == len(SHIPPED_DETECTORS)
     with pytest.raises(ValueError, match="another valence model"):
         detector.predict(other, draw_metal_spectra(model.energy, 2, rng=0))
     with pytest.raises(ValueError, match="features"):
@@ -196,23 +205,65 @@ def test_another_models_features_are_not_read(tmp_path):
     assert not np.any(np.asarray(maps["flags"].data).astype(int) & FLAG_METALLIC)
 
 
+def default_detector_folder():
+    from importlib import resources
+    from pathlib import Path
+
+    return Path(str(resources.files("hyperspy_fe_ml") / "data"))
+
+
+@pytest.mark.simulate
+def test_low_spin_and_fe4_are_flagged_and_oxides_are_not():
+    pytest.importorskip("edrixs")
+    from hyperspy_fe_ml.library.unlisted import draw_unlisted_spectra
+
+    rng = np.random.default_rng(8)
+    # 10Dq values and a Slater scaling the detector was not trained on.
+    sets = ((2, 2.6, 0.8), (3, 3.8, 0.8), (4, 2.0, 0.8))
+    shapes = draw_unlisted_spectra(E, 60, rng, sets)
+    maps = _signal(_noisy(shapes, 9)).predict_fe_state(show_progressbar=False)
+    flags = np.asarray(maps["flags"].data).astype(int)
+    assert np.mean((flags & FLAG_UNLISTED) != 0) >= 0.9
+    assert np.nanmedian(np.asarray(maps["unlisted_fraction"].data)) > 0.7
+    oxides = np.stack(
+        [
+            reference_spectrum(v, "Oh", E, resolution=r)
+            for v in (2, 3)
+            for r in (0.3, 1.0)
+        ]
+        * 10
+    )
+    maps = _signal(_noisy(oxides, 10)).predict_fe_state(show_progressbar=False)
+    flags = np.asarray(maps["flags"].data).astype(int)
+    assert not np.any(flags & FLAG_UNLISTED)
+
+
 def test_a_small_detector_trains_and_separates_metal_from_oxides(tmp_path):
     from hyperspy_fe_ml.cli import main
-    from hyperspy_fe_ml.training.metal_detector import (
-        MetalTrainingSettings,
-        train_metal_detector,
+    from hyperspy_fe_ml.training.state_detector import (
+        DetectorTrainingSettings,
+        train_state_detector,
     )
 
-    small = MetalTrainingSettings(
+    small = DetectorTrainingSettings(
         n_train=3000, n_test=600, n_members=1, hidden=(32,), max_iter=60,
+        kind="metal",
     )  # fmt: skip
-    detector = train_metal_detector(settings=small)
+    detector = train_state_detector(settings=small)
     rates = detector.info["held_out"]
-    assert set(rates) == {"false_positive", "pure_metal_detected", "fraction_mae", "n"}
+    assert set(rates) == {
+        "false_positive",
+        "metallic_fraction_pure_detected",
+        "metallic_fraction_mae",
+        "n",
+    }
+    assert detector.outputs == ("metallic_fraction",)
     # Even a small detector tells them apart far better than chance.
-    assert rates["pure_metal_detected"] > 0.7
+    assert rates["metallic_fraction_pure_detected"] > 0.7
     assert rates["false_positive"] < 0.15
-    assert rates["fraction_mae"] < 0.3
+    assert rates["metallic_fraction_mae"] < 0.3
     path = detector.save(tmp_path / "small.json")
-    assert MetalDetector.load(path).info["held_out"] == rates
-    assert main(["train-metal", "-o", str(tmp_path / "x.json"), "--n-train", "-5"]) == 2
+    assert StateDetector.load(path).info["held_out"] == rates
+    assert (
+        main(["train-detector", "-o", str(tmp_path / "x.json"), "--n-train", "-5"]) == 2
+    )

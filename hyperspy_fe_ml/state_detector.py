@@ -1,19 +1,24 @@
-"""Metallic iron: the fraction of Fe atoms in the metal, per pixel.
+"""Fe states the valence model cannot read: metallic iron, low-spin Fe, Fe4+.
 
-The valence model knows Fe2+ and Fe3+ multiplets only; a metallic Fe L2,3 edge
-(one broad, asymmetric line per edge, no multiplet structure:
-:mod:`hyperspy_fe_ml.library.metal`) would be read as a broad Fe2+. The
-:class:`MetalDetector` is a small ensemble of multilayer perceptrons that reads
-the same aligned, normalised spectrum the valence model reads and gives the
-fraction of the iron that is metallic (per Fe atom, 0-1). It was trained by
-:func:`hyperspy_fe_ml.training.metal_detector.train_metal_detector` on mixtures of
-simulated metal edges and multiplet-library spectra with every augmentation of
-the valence model's training (noise, offsets, background-subtraction artefacts,
-plural scattering, crops); pixels above :attr:`MetalDetector.flag_fraction` are
-flagged: the valence read there does not apply.
+The valence model knows high-spin Fe2+ and Fe3+ multiplets only. A metallic Fe
+L2,3 edge (one broad, asymmetric line per edge, no multiplet structure:
+:mod:`hyperspy_fe_ml.library.metal`) would be read as a broad Fe2+; low-spin
+Fe2+/Fe3+ and Fe4+ (:mod:`hyperspy_fe_ml.library.unlisted`) as some mixture of
+the states it knows. A :class:`StateDetector` is a head on the valence model: a
+small ensemble of multilayer perceptrons reading the features the valence
+ensemble reads, giving the fraction of the iron in such a state (per Fe atom,
+0-1). Each was trained by
+:func:`hyperspy_fe_ml.training.state_detector.train_state_detector` on mixtures of
+simulated spectra of the state and multiplet-library spectra with every
+augmentation of the valence model's training (noise, offsets,
+background-subtraction artefacts, plural scattering, crops). Two are shipped,
+one for metallic iron and one for the states outside the library
+(:func:`load_default_detectors`); how a pixel is flagged is
+:func:`~hyperspy_fe_ml.predict.foreign_state_test`.
 
 Storage as for the valence model: ``.npz`` arrays and a ``.json`` document with
-their SHA-256, no pickle; the shipped detector is checked against a pinned hash.
+their SHA-256, no pickle; the shipped detectors are checked against pinned
+hashes.
 """
 
 from __future__ import annotations
@@ -39,20 +44,31 @@ from hyperspy_fe_ml.model import (
 
 __all__ = [
     "DETECTOR_FORMAT",
-    "MetalDetector",
-    "default_detector_path",
-    "load_default_detector",
+    "OUTPUT_NAMES",
+    "SHIPPED_DETECTORS",
+    "StateDetector",
+    "load_default_detectors",
 ]
 
-DETECTOR_FORMAT = "hyperspy_fe_ml.MetalDetector"
-#: SHA-256 of the shipped detector's arrays (checked on load).
-DEFAULT_DETECTOR_SHA256 = (
-    "ed19afe1cc58a6a572d087164a4db689416a0a6eacf8fb4709b9dd7dbe8a0bd6"
-)
+DETECTOR_FORMAT = "hyperspy_fe_ml.StateDetector"
+#: What a detector's outputs are, in order: the fraction of the Fe atoms that is
+#: metallic, and that is in a state outside the multiplet library (low-spin Fe2+
+#: or Fe3+, Fe4+: :mod:`hyperspy_fe_ml.library.unlisted`).
+OUTPUT_NAMES: tuple[str, ...] = ("metallic_fraction", "unlisted_fraction")
+#: The shipped detectors (in ``hyperspy_fe_ml/data``) and the SHA-256 of their
+#: arrays, checked on load.
+SHIPPED_DETECTORS: dict[str, str] = {
+    "fe_metal.json": (
+        "ed19afe1cc58a6a572d087164a4db689416a0a6eacf8fb4709b9dd7dbe8a0bd6"
+    ),
+    "fe_unlisted.json": (
+        "baeee34d19eed5476a7594e18ed56767ad53b07094546497c912fd0335267f8f"
+    ),
+}
 
 
 @dataclass(frozen=True, eq=False)
-class MetalDetector:
+class StateDetector:
     """Fraction of metallic Fe from the valence model's features of a spectrum.
 
     A head on the valence model: it reads the principal-component scores the
@@ -62,20 +78,23 @@ class MetalDetector:
     Attributes
     ----------
     members
-        The ensemble; each gives the metallic fraction (0-1 after clipping).
+        The ensemble; each gives one fraction per output (0-1 after clipping).
     model_sha256
         SHA-256 of the arrays of the valence model whose features it reads.
     flag_fraction
         Fraction above which a pixel is a metallic candidate
-        (:func:`~hyperspy_fe_ml.predict.metallic_test`).
+        (:func:`~hyperspy_fe_ml.predict.foreign_state_test`).
     info
         Provenance (training settings, measured rates).
+    outputs
+        Names of the outputs (the first ones of :data:`OUTPUT_NAMES`).
     """
 
     members: tuple[MLPMember, ...]
     model_sha256: str
     flag_fraction: float = 0.6
     info: dict[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = OUTPUT_NAMES[:1]
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -98,8 +117,8 @@ class MetalDetector:
         Returns
         -------
         fraction, spread
-            Shape ``(n,)`` each: mean over the ensemble clipped to 0-1, and the
-            ensemble standard deviation.
+            Shape ``(n, len(outputs))`` each: mean over the ensemble clipped to
+            0-1, and the ensemble standard deviation.
         """
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(
@@ -108,7 +127,7 @@ class MetalDetector:
                 "it was trained for)."
             )
         x = np.ascontiguousarray(features, dtype=np.float32)
-        outputs = self._ensemble()(x)[:, :, 0]
+        outputs = self._ensemble()(x)
         with np.errstate(invalid="ignore"):
             fraction = np.clip(outputs.mean(axis=0), 0.0, 1.0).astype(np.float64)
             spread = outputs.std(axis=0).astype(np.float64)
@@ -125,17 +144,17 @@ class MetalDetector:
         >>> from hyperspy_fe_ml.library import reference_spectrum
         >>> from hyperspy_fe_ml.library.metal import metal_spectrum
         >>> from hyperspy_fe_ml.model import load_default_model
-        >>> model, detector = load_default_model(), load_default_detector()
+        >>> model, detector = load_default_model(), load_default_detectors()[0]
         >>> e = model.energy
         >>> f, _ = detector.predict(model, np.stack([reference_spectrum(3, "Oh", e),
         ...                                          metal_spectrum(e)]))
-        >>> bool(f[0] < 0.2), bool(f[1] > 0.8)
+        >>> bool(f[0, 0] < 0.2), bool(f[1, 0] > 0.8)
         (True, True)
         """
         if not self.reads(model):
             raise ValueError(
                 "This metal detector reads the features of another valence model; "
-                "train one for this model with `fe-ml train-metal --model MODEL`."
+                "train one for this model with `fe-ml train-detector --model MODEL`."
             )
         p = model.predict_standardised(
             *model.standardise(spectra), return_features=True
@@ -156,10 +175,10 @@ class MetalDetector:
         Examples
         --------
         >>> import tempfile, pathlib
-        >>> d = load_default_detector()
+        >>> d = load_default_detectors()[0]
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     p = d.save(pathlib.Path(tmp) / "det.json")
-        ...     MetalDetector.load(p).flag_fraction == d.flag_fraction
+        ...     StateDetector.load(p).flag_fraction == d.flag_fraction
         True
         """
         path = Path(path)
@@ -179,6 +198,7 @@ class MetalDetector:
             "n_layers": len(self.members[0].weights),
             "flag_fraction": float(self.flag_fraction),
             "model_sha256": self.model_sha256,
+            "outputs": list(self.outputs),
             "arrays": npz.name,
             "arrays_sha256": hashlib.sha256(payload).hexdigest(),
             "info": self.info,
@@ -189,7 +209,7 @@ class MetalDetector:
         return meta
 
     @classmethod
-    def load(cls, path: str | Path, *, sha256: str | None = None) -> MetalDetector:
+    def load(cls, path: str | Path, *, sha256: str | None = None) -> StateDetector:
         """Read a detector written by :meth:`save`, checking its hash first.
 
         Raises
@@ -202,7 +222,7 @@ class MetalDetector:
         if not meta.is_file():
             raise ModelFileError(
                 f"No metal-detector file at {meta}. Pass the .json written by "
-                "MetalDetector.save (fe-ml train-metal)."
+                "StateDetector.save (fe-ml train-detector)."
             )
         try:
             document = json.loads(meta.read_text(encoding="utf-8"))
@@ -217,6 +237,9 @@ class MetalDetector:
             n_layers = int(document["n_layers"])
             flag_fraction = float(document["flag_fraction"])
             model_sha256 = str(document["model_sha256"])
+            outputs = tuple(
+                str(name) for name in document.get("outputs", OUTPUT_NAMES[:1])
+            )
             npz = meta.with_name(Path(str(document["arrays"])).name)
             expected = sha256 or str(document["arrays_sha256"])
         except (KeyError, TypeError, ValueError) as error:
@@ -228,7 +251,7 @@ class MetalDetector:
             raise ModelFileError(
                 f"The arrays of {meta} do not match their hash (expected "
                 f"{expected[:12]}…, found {actual[:12]}…): reinstall the package or "
-                "retrain with `fe-ml train-metal`."
+                "retrain with `fe-ml train-detector`."
             )
         try:
             data = read_npz(npz, what=f"array file of {meta.name}")
@@ -250,6 +273,7 @@ class MetalDetector:
                 model_sha256=model_sha256,
                 flag_fraction=flag_fraction,
                 info=dict(document.get("info") or {}),
+                outputs=outputs,
             )
         except (KeyError, ValueError) as error:
             raise ModelFileError(f"{npz}: {error}") from None
@@ -263,20 +287,24 @@ class MetalDetector:
             n_members < 1
             or not layers_fit
             or any(m.weights[0].shape[0] != detector.n_features for m in members)
-            or any(m.weights[-1].shape[1] != 1 for m in members)
+            or any(m.weights[-1].shape[1] != len(outputs) for m in members)
+            or not set(outputs) <= set(OUTPUT_NAMES)
         ):
             raise ModelFileError(f"The arrays of {meta} do not fit together.")
         return detector
 
 
-def default_detector_path() -> Path:
-    """Path of the shipped detector's JSON file."""
-    return Path(str(resources.files("hyperspy_fe_ml") / "data" / "fe_metal.json"))
-
-
 @lru_cache(maxsize=1)
-def load_default_detector() -> MetalDetector:
-    """The shipped metal detector, checked against its pinned hash."""
-    return MetalDetector.load(
-        default_detector_path(), sha256=DEFAULT_DETECTOR_SHA256 or None
+def load_default_detectors() -> tuple[StateDetector, ...]:
+    """The shipped detectors, each checked against its pinned hash.
+
+    Examples
+    --------
+    >>> [d.outputs for d in load_default_detectors()]
+    [('metallic_fraction',), ('unlisted_fraction',)]
+    """
+    folder = Path(str(resources.files("hyperspy_fe_ml") / "data"))
+    return tuple(
+        StateDetector.load(folder / name, sha256=sha256)
+        for name, sha256 in SHIPPED_DETECTORS.items()
     )
