@@ -49,9 +49,6 @@ from hyperspy_fe_ml.kernels.reconstruction import (
 #: Principal axes of the library in the projection test (their span holds all
 #: but ~0.1 % of the library's variance once aligned and normalised).
 PROJECTION_COMPONENTS = 8
-#: Smoothing of the residual before its misfit is measured, channels (0.5 eV on
-#: the model's 0.1 eV grid: narrower than any white line, wider than a channel).
-MISFIT_SMOOTH = 5
 #: Residual per channel, in normalised units (the spectrum has unit white-line
 #: integral over 17 eV, so its mean level is ~0.06 per eV), that the library's
 #: own error leaves on noise-free spectra: about the misfit of the measured
@@ -263,7 +260,6 @@ def reconstruction_test(
         np.ascontiguousarray(scale, dtype=np.float64),
         basis,
         PROJECTION_COMPONENTS,
-        MISFIT_SMOOTH,
         SYSTEMATIC_FLOOR,
     )
     # The projection is permissive for shapes its few axes happen to reach and
@@ -306,7 +302,6 @@ def _nnls_arguments(energy: np.ndarray) -> tuple:
         basis.basis,
         basis.gram,
         basis.n_library,
-        MISFIT_SMOOTH,
         SYSTEMATIC_FLOOR,
     )
 

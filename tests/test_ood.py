@@ -68,9 +68,46 @@ def _scores(model, spectra, compiled=True):
         basis.basis,
         basis.gram,
         basis.n_library,
-        5,
         0.004,
     )
+
+
+def test_projection_scores_foreign_shapes_and_spikes_and_agree_with_python(model):
+    from hyperspy_fe_ml.kernels.reconstruction import projection_scores
+    from hyperspy_fe_ml.ood import (
+        MISFIT_SCREEN,
+        PROJECTION_COMPONENTS,
+        SPIKE_SCREEN,
+        projection_basis,
+    )
+
+    g = model.energy
+    rng = np.random.default_rng(3)
+    fe3 = reference_spectrum(3, "Oh", g, resolution=0.8)
+    foreign = fe3 + 3.0 * fe3.max() * np.exp(-0.5 * ((g - 714.0) / 0.7) ** 2)
+    spiked = fe3.copy()
+    spiked[170] += 0.8 * fe3.max()
+    clean = np.stack([fe3, foreign, spiked])
+    noisy = clean + rng.normal(0.0, 0.01 * clean.max(), clean.shape)
+    x, _, c = model.standardise(noisy)
+    args = (
+        np.ascontiguousarray(np.nan_to_num(x), dtype=np.float32),
+        np.isfinite(c),
+        model.input_mean,
+        model.input_scale,
+        projection_basis(g),
+        PROJECTION_COMPONENTS,
+        0.004,
+    )
+    misfit, snr, spike = projection_scores(*args)
+    assert misfit[0] < MISFIT_SCREEN and spike[0] < SPIKE_SCREEN
+    assert misfit[1] > 2 * MISFIT_SCREEN
+    assert spike[2] > SPIKE_SCREEN
+    assert snr[0] > 100
+    for fast, slow in zip(
+        (misfit, snr, spike), projection_scores.py_func(*args), strict=True
+    ):
+        assert np.allclose(fast, slow, rtol=1e-3)
 
 
 @pytest.mark.parametrize("compiled", [True, False])

@@ -11,8 +11,10 @@ relative to the pixel's own noise, estimated from the channel-to-channel scatter
 of the fit's residual (counting and read noise are white at the channel scale;
 the spectrum's structure is not, and the fit has removed it):
 
-- ``misfit``: root-mean-square of the residual smoothed over ``smooth``
-  channels, over what noise alone and the library's systematic error would leave;
+- ``misfit``: root-mean-square of the residual smoothed over
+  :data:`BOXCAR_CHANNELS` channels (0.5 eV on the model's 0.1 eV grid: narrower
+  than any white line, wider than a channel), over what noise alone and the
+  library's systematic error would leave;
 - ``amplitude_snr``: the norm of the library part of the fit over the noise —
   a matched-filter signal-to-noise ratio of the edge (a pure-noise spectrum,
   normalised by a white-line integral that happened to be positive, has none);
@@ -28,6 +30,8 @@ from numba import njit
 #: Fast-math flags (as :mod:`~hyperspy_fe_ml.kernels.model_inputs`): NaN must
 #: still propagate.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
+#: Width of the boxcar that smooths a residual before its misfit, channels.
+BOXCAR_CHANNELS = 5
 #: Mean absolute difference of two independent N(0, s²) values is 2 s / sqrt(pi).
 _MAD_TO_SIGMA = 0.886226925452758
 
@@ -157,63 +161,53 @@ def nnls_gram(gram: np.ndarray, rhs: np.ndarray, out: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _residual_scores(
-    r: np.ndarray, smooth: int, systematic: float, work: np.ndarray
-) -> tuple[float, float, float]:
+def _residual_scores(r: np.ndarray, systematic: float) -> tuple[float, float, float]:
     """Misfit, noise and spike score of one fit residual ``r``.
 
     The noise is the channel-to-channel scatter of the residual (counting and
     read noise are white at the channel scale; the structure was fitted away);
-    the misfit is the root-mean-square of the residual smoothed by a boxcar of
-    ``smooth`` channels (shrinking at the ends) over what noise alone and the
-    ``systematic`` floor would leave; the spike score is the largest excursion
-    from the smoothed residual over the noise. ``work`` (``m + 1`` values of
-    ``r``'s type) holds the smoothed residual, so nothing is allocated; the
-    loops are written so that they vectorise (a 5-channel boxcar spelt out,
-    four running maxima).
+    the misfit is the root-mean-square of the residual smoothed by a
+    :data:`BOXCAR_CHANNELS` boxcar (shrinking at the ends) over what noise alone
+    and the ``systematic`` floor would leave; the spike score is the largest
+    excursion from the smoothed residual over the noise. The loops are written
+    so that they vectorise (the boxcar spelt out into an array of its own, four
+    running maxima), in single precision (``r`` is float32).
     """
     m = r.size
-    mad = 0.0
+    f0 = np.float32(0.0)
+    fifth = np.float32(0.2)
+    sm = np.empty(m, dtype=np.float32)
+    mad = f0
     for c in range(1, m):
         mad += abs(r[c] - r[c - 1])
-    sigma = _MAD_TO_SIGMA * mad / (m - 1)
-    half = min(smooth // 2, (m - 1) // 2)
-    if half == 2:
-        for c in range(2, m - 2):
-            work[c] = (r[c - 2] + r[c - 1] + r[c] + r[c + 1] + r[c + 2]) * 0.2
-    else:
-        for c in range(half, m - half):
-            acc = 0.0
-            for j in range(c - half, c + half + 1):
-                acc += r[j]
-            work[c] = acc / (2 * half + 1)
+    # The boxcar of BOXCAR_CHANNELS = 5, spelt out.
+    for c in range(2, m - 2):
+        sm[c] = (r[c - 2] + r[c - 1] + r[c] + r[c + 1] + r[c + 2]) * fifth
     # Ends: the boxcar shrinks.
-    for c in range(half):
-        for d in (c, m - 1 - c):
-            lo, hi = max(d - half, 0), min(d + half + 1, m)
-            acc = 0.0
-            for j in range(lo, hi):
-                acc += r[j]
-            work[d] = acc / (hi - lo)
-    total2 = 0.0
+    sm[0] = (r[0] + r[1] + r[2]) / np.float32(3.0)
+    sm[1] = (r[0] + r[1] + r[2] + r[3]) / np.float32(4.0)
+    sm[m - 2] = (r[m - 4] + r[m - 3] + r[m - 2] + r[m - 1]) / np.float32(4.0)
+    sm[m - 1] = (r[m - 3] + r[m - 2] + r[m - 1]) / np.float32(3.0)
+    total2 = f0
     for c in range(m):
-        total2 += work[c] * work[c]
-    w0 = w1 = w2 = w3 = 0.0
+        total2 += sm[c] * sm[c]
+    w0 = w1 = w2 = w3 = f0
     c = 0
     while c + 4 <= m:
-        w0 = max(w0, abs(r[c] - work[c]))
-        w1 = max(w1, abs(r[c + 1] - work[c + 1]))
-        w2 = max(w2, abs(r[c + 2] - work[c + 2]))
-        w3 = max(w3, abs(r[c + 3] - work[c + 3]))
+        w0 = max(w0, abs(r[c] - sm[c]))
+        w1 = max(w1, abs(r[c + 1] - sm[c + 1]))
+        w2 = max(w2, abs(r[c + 2] - sm[c + 2]))
+        w3 = max(w3, abs(r[c + 3] - sm[c + 3]))
         c += 4
     while c < m:
-        w0 = max(w0, abs(r[c] - work[c]))
+        w0 = max(w0, abs(r[c] - sm[c]))
         c += 1
-    worst = max(max(w0, w1), max(w2, w3))
-    expected = sigma * sigma / smooth + systematic * systematic
-    misfit = np.sqrt(total2 / m / expected) if expected > 0 else np.inf
-    spike = worst / np.sqrt(sigma * sigma + systematic * systematic)
-    return misfit, sigma, spike
+    sigma = _MAD_TO_SIGMA * float(mad) / (m - 1)
+    floor2 = systematic * systematic
+    expected = sigma * sigma / BOXCAR_CHANNELS + floor2
+    misfit = np.sqrt(float(total2) / m / expected) if expected > 0 else np.inf
+    worst = float(max(max(w0, w1), max(w2, w3)))
+    return misfit, sigma, worst / np.sqrt(sigma * sigma + floor2)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
@@ -224,7 +218,6 @@ def projection_scores(
     scale: np.ndarray,
     basis: np.ndarray,
     n_signal: int,
-    smooth: int,
     systematic: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Misfit, amplitude signal-to-noise and spike score of a linear fit.
@@ -243,8 +236,8 @@ def projection_scores(
         background terms.
     n_signal
         Rows of ``basis`` that span the edge.
-    smooth, systematic
-        As for :func:`reconstruction_scores` (``smooth`` must be 5).
+    systematic
+        As for :func:`reconstruction_scores`.
 
     Returns
     -------
@@ -260,7 +253,7 @@ def projection_scores(
     >>> z = np.stack([3 * q[0], np.exp(-0.5 * ((g - 150) / 5) ** 2)])
     >>> z += np.random.default_rng(0).normal(0, 0.01, z.shape)
     >>> misfit, snr, spike = projection_scores(
-    ...     z, np.ones(2, bool), np.zeros(300), np.ones(300), q, 1, 5, 0.0)
+    ...     z, np.ones(2, bool), np.zeros(300), np.ones(300), q, 1, 0.0)
     >>> bool(misfit[0] < 2 < misfit[1]), bool(snr[0] > 100)
     (True, True)
     """
@@ -269,8 +262,6 @@ def projection_scores(
     misfit = np.full(n, np.nan)
     amplitude = np.full(n, np.nan)
     spike = np.full(n, np.nan)
-    if smooth != 5:
-        raise ValueError("projection_scores smooths over 5 channels only")
     # Single precision throughout (the inputs are float32 already; scores agree
     # with double precision to ~1e-5), every loop over local arrays so that it
     # vectorises: the 5-channel boxcar spelt out, four running maxima.
@@ -279,11 +270,8 @@ def projection_scores(
     mean32 = mean.astype(np.float32)
     z = np.empty(m, dtype=np.float32)
     r = np.empty(m, dtype=np.float32)
-    sm = np.empty(m, dtype=np.float32)
     coef = np.empty(k, dtype=np.float32)
     f0 = np.float32(0.0)
-    fifth = np.float32(0.2)
-    floor2 = systematic * systematic
     for p in range(n):
         if not readable[p]:
             continue
@@ -307,35 +295,7 @@ def projection_scores(
             a = coef[i]
             for c in range(m):
                 r[c] -= a * q[i, c]
-        mad = f0
-        for c in range(1, m):
-            mad += abs(r[c] - r[c - 1])
-        for c in range(2, m - 2):
-            sm[c] = (r[c - 2] + r[c - 1] + r[c] + r[c + 1] + r[c + 2]) * fifth
-        # Ends: the boxcar shrinks.
-        sm[0] = (r[0] + r[1] + r[2]) / np.float32(3.0)
-        sm[1] = (r[0] + r[1] + r[2] + r[3]) / np.float32(4.0)
-        sm[m - 2] = (r[m - 4] + r[m - 3] + r[m - 2] + r[m - 1]) / np.float32(4.0)
-        sm[m - 1] = (r[m - 3] + r[m - 2] + r[m - 1]) / np.float32(3.0)
-        total2 = f0
-        for c in range(m):
-            total2 += sm[c] * sm[c]
-        w0 = w1 = w2 = w3 = f0
-        c = 0
-        while c + 4 <= m:
-            w0 = max(w0, abs(r[c] - sm[c]))
-            w1 = max(w1, abs(r[c + 1] - sm[c + 1]))
-            w2 = max(w2, abs(r[c + 2] - sm[c + 2]))
-            w3 = max(w3, abs(r[c + 3] - sm[c + 3]))
-            c += 4
-        while c < m:
-            w0 = max(w0, abs(r[c] - sm[c]))
-            c += 1
-        sigma = _MAD_TO_SIGMA * float(mad) / (m - 1)
-        expected = sigma * sigma / 5 + floor2
-        misfit[p] = np.sqrt(float(total2) / m / expected) if expected > 0 else np.inf
-        worst = float(max(max(w0, w1), max(w2, w3)))
-        spike[p] = worst / np.sqrt(sigma * sigma + floor2)
+        misfit[p], sigma, spike[p] = _residual_scores(r, systematic)
         amplitude[p] = np.sqrt(signal2) / max(sigma, 1e-300)
     return misfit, amplitude, spike
 
@@ -349,7 +309,6 @@ def reconstruction_scores(
     basis: np.ndarray,
     gram: np.ndarray,
     n_library: int,
-    smooth: int,
     systematic: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Misfit, amplitude signal-to-noise and spike score of each model input.
@@ -372,8 +331,6 @@ def reconstruction_scores(
         ``basis @ basis.T`` (with a tiny ridge), shape ``(k, k)``.
     n_library
         Number of library rows at the top of ``basis``.
-    smooth
-        Width of the boxcar that smooths the residual, channels (odd).
     systematic
         Residual, per channel in normalised units, that the library's own error
         leaves on a noise-free spectrum.
@@ -392,7 +349,7 @@ def reconstruction_scores(
     >>> z += np.random.default_rng(0).normal(0, 0.01, z.shape)
     >>> misfit, snr, spike = reconstruction_scores(
     ...     z, np.ones(2, bool), np.zeros(300), np.ones(300), basis,
-    ...     basis @ basis.T, 1, 5, 0.0)
+    ...     basis @ basis.T, 1, 0.0)
     >>> bool(misfit[0] < 2 < misfit[1]), bool(snr[0] > 100)
     (True, True)
     """
@@ -403,7 +360,7 @@ def reconstruction_scores(
     spike = np.full(n, np.nan)
     z = np.empty(m)
     r = np.empty(m)
-    work = np.empty(m + 1)
+    r32 = np.empty(m, dtype=np.float32)
     rhs = np.empty(k)
     coef = np.empty(k)
     for p in range(n):
@@ -435,6 +392,8 @@ def reconstruction_scores(
             if coef[i] != 0.0:
                 for j in range(n_library):
                     lib2 += coef[i] * gram[i, j] * coef[j]
-        misfit[p], sigma, spike[p] = _residual_scores(r, smooth, systematic, work)
+        for c in range(m):
+            r32[c] = r[c]
+        misfit[p], sigma, spike[p] = _residual_scores(r32, systematic)
         amplitude[p] = np.sqrt(max(lib2, 0.0)) / max(sigma, 1e-300)
     return misfit, amplitude, spike

@@ -380,10 +380,31 @@ def make_block(
     meta
         Shape ``(n, 2)``: number of components and main parameter set.
     """
-    from hyperspy_fe_ml.kernels.preprocess import NORMALISE_INTEGRAL, normalise_spectra
-
     rng = np.random.default_rng(seed)
     spectra, targets, info = draw_mixtures(n, energy, set_ids, rng, settings)
+    spectra = augment_normalise_crop(energy, spectra, rng, settings)
+    meta = np.stack([info["n_components"], info["main_set"]], axis=1)
+    return spectra, targets, meta
+
+
+def augment_normalise_crop(
+    energy: np.ndarray,
+    spectra: np.ndarray,
+    rng: np.random.Generator,
+    settings: DatasetSettings,
+) -> np.ndarray:
+    """What every training spectrum goes through after it is drawn: the
+    augmentation (when ``settings.augment``), the white-line normalisation
+    (704–727 eV, as :meth:`~hyperspy_fe_ml.signals.FeL23Signal.preprocess_fe_l23`
+    does) and random crops (:func:`random_crops`).
+
+    Library mixtures (:func:`make_block`), measured standards
+    (:func:`~hyperspy_fe_ml.training.standards.make_standard_block`) and foreign
+    states (:func:`~hyperspy_fe_ml.training.state_detector.make_foreign_block`)
+    all pass through here, so they are treated alike.
+    """
+    from hyperspy_fe_ml.kernels.preprocess import NORMALISE_INTEGRAL, normalise_spectra
+
     if settings.augment:
         from hyperspy_fe_ml.kernels.augment import AugmentationSettings, augment_batch
 
@@ -393,8 +414,7 @@ def make_block(
     spectra = normalise_spectra(energy, spectra, 704.0, 727.0, NORMALISE_INTEGRAL)
     if settings.augment and settings.crop_probability > 0:
         spectra = random_crops(energy, spectra, rng, settings)
-    meta = np.stack([info["n_components"], info["main_set"]], axis=1)
-    return spectra, targets, meta
+    return spectra
 
 
 def random_crops(

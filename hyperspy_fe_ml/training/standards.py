@@ -405,21 +405,15 @@ def make_standard_block(
     main
         The main standard of each spectrum.
     """
-    from hyperspy_fe_ml.kernels.augment import AugmentationSettings, augment_batch
-    from hyperspy_fe_ml.kernels.preprocess import NORMALISE_INTEGRAL, normalise_spectra
-    from hyperspy_fe_ml.training.dataset import DatasetSettings, random_crops
+    from hyperspy_fe_ml.training.dataset import (
+        DatasetSettings,
+        augment_normalise_crop,
+    )
 
     dataset = DatasetSettings() if dataset is None else dataset
     rng = np.random.default_rng(seed)
     spectra, targets, main = standard_mixtures(
         n, standards, set_ids, rng, settings, dataset
     )
-    energy = standards.energy
-    if dataset.augment:
-        spectra, _ = augment_batch(
-            energy, spectra, rng, AugmentationSettings(**dataset.augmentation)
-        )
-    spectra = normalise_spectra(energy, spectra, 704.0, 727.0, NORMALISE_INTEGRAL)
-    if dataset.augment and dataset.crop_probability > 0:
-        spectra = random_crops(energy, spectra, rng, dataset)
+    spectra = augment_normalise_crop(standards.energy, spectra, rng, dataset)
     return spectra, targets, main

@@ -31,9 +31,9 @@ from hyperspy_fe_ml.model import FeStateModel, MLPMember, load_default_model
 from hyperspy_fe_ml.state_detector import StateDetector
 from hyperspy_fe_ml.training.dataset import (
     DatasetSettings,
+    augment_normalise_crop,
     draw_mixtures,
     make_dataset,
-    random_crops,
     split_parameter_sets,
 )
 
@@ -126,9 +126,6 @@ def make_foreign_block(
     >>> x.shape, bool(np.all((f > 0) & (f <= 1)))
     ((16, 300), True)
     """
-    from hyperspy_fe_ml.kernels.augment import AugmentationSettings, augment_batch
-    from hyperspy_fe_ml.kernels.preprocess import NORMALISE_INTEGRAL, normalise_spectra
-
     settings = DatasetSettings() if settings is None else settings
     rng = np.random.default_rng(seed)
     library, _, _ = draw_mixtures(n, energy, set_ids, rng, settings)
@@ -137,13 +134,7 @@ def make_foreign_block(
     fraction = np.where(pure, 1.0, rng.uniform(0.02, 1.0, n))
     # Both parts are per Fe atom (white-line area = number of 3d holes).
     spectra = fraction[:, None] * foreign + (1.0 - fraction[:, None]) * library
-    if settings.augment:
-        spectra, _ = augment_batch(
-            energy, spectra, rng, AugmentationSettings(**settings.augmentation)
-        )
-    spectra = normalise_spectra(energy, spectra, 704.0, 727.0, NORMALISE_INTEGRAL)
-    if settings.augment and settings.crop_probability > 0:
-        spectra = random_crops(energy, spectra, rng, settings)
+    spectra = augment_normalise_crop(energy, spectra, rng, settings)
     return spectra, fraction[:, None], np.zeros((n, 2))
 
 
