@@ -416,8 +416,9 @@ def read_inputs(
     What each block of :func:`predict_fe_state` does after its kernel (also used
     to measure the tests' rates on simulated spectra): the library reconstruction
     (no edge when its amplitude is not above the noise; misfit and spike tests),
-    the ensemble with its feature-space score, the metallic fraction; each failed
-    test sets its bit and :data:`FLAG_OUT_OF_DISTRIBUTION`.
+    the ensemble with its feature-space score, the state heads' fractions
+    (metallic, low-spin or Fe4+; :func:`foreign_state_test`); each failed test
+    sets its bit and :data:`FLAG_OUT_OF_DISTRIBUTION`.
 
     Parameters
     ----------
