@@ -74,8 +74,9 @@ MIN_RECONSTRUCTION_SNR = 12.0
 #: (:func:`~hyperspy_fe_ml.predict.foreign_state_test`): below it the multiplet
 #: library explains the shape, as it does for broad Fe2+.
 METAL_MIN_MISFIT = 2.0
-#: Metallic fraction above which the metal detector alone flags a pixel (0.1 % of
-#: the held-out simulated test set reads above it; docs/scripts/calibrate_ood.py).
+#: Fraction above which a state detector alone flags a pixel (0.2 % of the
+#: held-out simulated test set reads metallic above it;
+#: docs/scripts/calibrate_ood.py).
 METAL_SURE_FRACTION = 0.8
 #: Largest single-channel excursion of the projection residual, noise units,
 #: above which the non-negative reconstruction is run (0.3 % of the held-out
@@ -350,7 +351,7 @@ def projection_basis(energy: np.ndarray) -> np.ndarray:
     >>> import numpy as np
     >>> q = projection_basis(np.arange(700.0, 730.0, 0.1))
     >>> q.shape, bool(np.allclose(q @ q.T, np.eye(len(q))))
-    ((14, 300), True)
+    ((12, 300), True)
     """
     energy = np.ascontiguousarray(energy, dtype=np.float64)
     return _projection_basis(energy.tobytes())
@@ -373,7 +374,10 @@ def _projection_basis(key: bytes) -> np.ndarray:
     _, aligned = align_on_l3(energy, spectra)
     aligned = aligned[np.all(np.isfinite(aligned), axis=1)]
     _, _, axes = np.linalg.svd(aligned, full_matrices=False)
-    extra = library_basis(energy).basis[library_basis(energy).n_library :]
+    # The steps, the constant and the slope of the non-negative basis; their
+    # negatives (there for the sign constraint) add nothing to a projection.
+    basis = library_basis(energy)
+    extra = basis.basis[basis.n_library :][[0, 1, 2, 4]]
     stacked = np.concatenate([axes[:PROJECTION_COMPONENTS], extra])
     q, _ = np.linalg.qr(stacked.T)
     return np.ascontiguousarray(q.T)

@@ -86,6 +86,7 @@ from hyperspy_fe_ml.state_detector import (
     OUTPUT_NAMES,
     StateDetector,
     load_default_detectors,
+    predict_state_fractions,
 )
 
 #: The model's window (700-729.9 eV, L3 aligned at 709 eV) has room for an L3
@@ -457,10 +458,10 @@ def read_inputs(
         foreign = {name: np.full(len(inputs), np.nan) for name in OUTPUT_NAMES}
         flag_fraction = dict.fromkeys(OUTPUT_NAMES, np.inf)
         features = p.pop("features", None)
+        for name, fraction in predict_state_fractions(detectors, features).items():
+            foreign[name] = np.where(scored, fraction, np.nan)
         for detector in detectors:
-            fraction, _ = detector.predict_features(features)
-            for k, name in enumerate(detector.outputs):
-                foreign[name] = np.where(scored, fraction[:, k], np.nan)
+            for name in detector.outputs:
                 flag_fraction[name] = detector.flag_fraction
     failed_tests = [
         (FLAG_OOD_FEATURES, p["ood_flag"] & scored),

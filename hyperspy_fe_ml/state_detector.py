@@ -48,6 +48,7 @@ __all__ = [
     "SHIPPED_DETECTORS",
     "StateDetector",
     "load_default_detectors",
+    "predict_state_fractions",
 ]
 
 DETECTOR_FORMAT = "hyperspy_fe_ml.StateDetector"
@@ -59,10 +60,10 @@ OUTPUT_NAMES: tuple[str, ...] = ("metallic_fraction", "unlisted_fraction")
 #: arrays, checked on load.
 SHIPPED_DETECTORS: dict[str, str] = {
     "fe_metal.json": (
-        "ed19afe1cc58a6a572d087164a4db689416a0a6eacf8fb4709b9dd7dbe8a0bd6"
+        "b5666d53462ca299d425d3a90bddcc6ba63e186fbe96dba5c07f25ea7a629d1c"
     ),
     "fe_unlisted.json": (
-        "baeee34d19eed5476a7594e18ed56767ad53b07094546497c912fd0335267f8f"
+        "13f8c5b4f60d4d298dc5ed129e847b3174cf5160ca0cd34b38974ff1b95efe75"
     ),
 }
 
@@ -292,6 +293,52 @@ class StateDetector:
         ):
             raise ModelFileError(f"The arrays of {meta} do not fit together.")
         return detector
+
+
+def predict_state_fractions(
+    detectors: tuple[StateDetector, ...], features: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every detector's fractions from the same features, in one pass.
+
+    The members of all ``detectors`` run as one fused ensemble (their first
+    layers side by side in one matrix product), as the valence ensemble does:
+    what each block of a map pays for the heads.
+
+    Returns
+    -------
+    dict
+        Output name → fraction (mean over its detector's members, clipped to
+        0-1), shape ``(n,)``; NaN where a row of ``features`` is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> detectors = load_default_detectors()
+    >>> f = predict_state_fractions(detectors, np.zeros((2, detectors[0].n_features)))
+    >>> sorted(f), f["metallic_fraction"].shape
+    (['metallic_fraction', 'unlisted_fraction'], (2,))
+    """
+    if not detectors:
+        return {}
+    for detector in detectors:
+        detector.predict_features(features[:0])  # checks the shape
+    outputs = _fused(detectors)(np.ascontiguousarray(features, dtype=np.float32))
+    fractions = {}
+    start = 0
+    for detector in detectors:
+        members = outputs[start : start + len(detector.members)]
+        start += len(detector.members)
+        mean = members.mean(axis=0)
+        with np.errstate(invalid="ignore"):
+            for k, name in enumerate(detector.outputs):
+                fractions[name] = np.clip(mean[:, k], 0.0, 1.0).astype(np.float64)
+    return fractions
+
+
+@lru_cache(maxsize=8)
+def _fused(detectors: tuple[StateDetector, ...]) -> _FusedEnsemble:
+    members = tuple(m for detector in detectors for m in detector.members)
+    return _FusedEnsemble.from_members(members)
 
 
 @lru_cache(maxsize=1)
