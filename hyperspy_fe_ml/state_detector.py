@@ -321,7 +321,8 @@ def predict_state_fractions(
     if not detectors:
         return {}
     for detector in detectors:
-        detector.predict_features(features[:0])  # checks the shape
+        if features.ndim != 2 or features.shape[1] != detector.n_features:
+            detector.predict_features(features)  # raises, naming the shapes
     outputs = _fused(detectors)(np.ascontiguousarray(features, dtype=np.float32))
     fractions = {}
     start = 0
