@@ -95,6 +95,34 @@ class MLPMember:
         return x
 
 
+def member_arrays(members: tuple[MLPMember, ...]) -> dict[str, np.ndarray]:
+    """The members' weights as named float32 arrays for an ``.npz`` file."""
+    arrays = {}
+    for m, member in enumerate(members):
+        for k, (w, b) in enumerate(zip(member.weights, member.biases, strict=True)):
+            arrays[f"member{m}_w{k}"] = w.astype(np.float32)
+            arrays[f"member{m}_b{k}"] = b.astype(np.float32)
+    return arrays
+
+
+def members_from_arrays(
+    data: dict[str, np.ndarray], n_members: int, n_layers: int
+) -> tuple[MLPMember, ...]:
+    """The members written by :func:`member_arrays` (``KeyError`` if one is
+    missing)."""
+    return tuple(
+        MLPMember(
+            weights=tuple(
+                data[f"member{m}_w{k}"].astype(np.float64) for k in range(n_layers)
+            ),
+            biases=tuple(
+                data[f"member{m}_b{k}"].astype(np.float64) for k in range(n_layers)
+            ),
+        )
+        for m in range(n_members)
+    )
+
+
 class _FusedEnsemble:
     """The ensemble in float32, its members' first layers fused into one product.
 
@@ -400,10 +428,7 @@ class FeStateModel:
             "interval_scale": self.interval_scale,
             "interval_floor": self.interval_floor,
         }
-        for m, member in enumerate(self.members):
-            for k, (w, b) in enumerate(zip(member.weights, member.biases, strict=True)):
-                arrays[f"member{m}_w{k}"] = w.astype(np.float32)
-                arrays[f"member{m}_b{k}"] = b.astype(np.float32)
+        arrays.update(member_arrays(self.members))
         return arrays
 
     def save(self, path: str | Path) -> Path:
@@ -516,19 +541,7 @@ class FeStateModel:
             raise ModelFileError(str(error)) from None
         n_members, n_layers = fields["n_members"], fields["n_layers"]
         _check_model_arrays(meta, data, n_members, n_layers, fields["absolute_energy"])
-        members = []
-        for m in range(n_members):
-            layers = range(n_layers)
-            members.append(
-                MLPMember(
-                    weights=tuple(
-                        data[f"member{m}_w{k}"].astype(np.float64) for k in layers
-                    ),
-                    biases=tuple(
-                        data[f"member{m}_b{k}"].astype(np.float64) for k in layers
-                    ),
-                )
-            )
+        members = members_from_arrays(data, n_members, n_layers)
         return cls(
             energy=data["energy"],
             input_mean=data["input_mean"],

@@ -40,6 +40,8 @@ from hyperspy_fe_ml.model import (
     MLPMember,
     ModelFileError,
     _FusedEnsemble,
+    member_arrays,
+    members_from_arrays,
 )
 
 __all__ = [
@@ -108,7 +110,7 @@ class StateDetector:
         return model.info.get("arrays_sha256") == self.model_sha256
 
     def predict_features(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Metallic fraction and its ensemble spread from model features.
+        """The state fractions and their ensemble spread from model features.
 
         Parameters
         ----------
@@ -137,7 +139,7 @@ class StateDetector:
     def predict(
         self, model: FeStateModel, spectra: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Metallic fraction of background-removed spectra on ``model.energy``.
+        """The state fractions of background-removed spectra on ``model.energy``.
 
         Examples
         --------
@@ -154,7 +156,7 @@ class StateDetector:
         """
         if not self.reads(model):
             raise ValueError(
-                "This metal detector reads the features of another valence model; "
+                "This state detector reads the features of another valence model; "
                 "train one for this model with `fe-ml train-detector --model MODEL`."
             )
         p = model.predict_standardised(
@@ -185,11 +187,7 @@ class StateDetector:
         path = Path(path)
         npz, meta = path.with_suffix(".npz"), path.with_suffix(".json")
         npz.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {}
-        for m, member in enumerate(self.members):
-            for k, (w, b) in enumerate(zip(member.weights, member.biases, strict=True)):
-                arrays[f"member{m}_w{k}"] = w.astype(np.float32)
-                arrays[f"member{m}_b{k}"] = b.astype(np.float32)
+        arrays = member_arrays(self.members)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         payload = buffer.getvalue()
@@ -222,7 +220,7 @@ class StateDetector:
         meta = Path(path).with_suffix(".json")
         if not meta.is_file():
             raise ModelFileError(
-                f"No metal-detector file at {meta}. Pass the .json written by "
+                f"No state-detector file at {meta}. Pass the .json written by "
                 "StateDetector.save (fe-ml train-detector)."
             )
         try:
@@ -231,7 +229,7 @@ class StateDetector:
             raise ModelFileError(f"{meta} is not a detector file ({error}).") from None
         if not isinstance(document, dict) or document.get("format") != DETECTOR_FORMAT:
             raise ModelFileError(
-                f"{meta} is not a metal-detector file (no '{DETECTOR_FORMAT}' tag)."
+                f"{meta} is not a state-detector file (no '{DETECTOR_FORMAT}' tag)."
             )
         try:
             n_members = int(document["n_members"])
@@ -256,19 +254,7 @@ class StateDetector:
             )
         try:
             data = read_npz(npz, what=f"array file of {meta.name}")
-            members = tuple(
-                MLPMember(
-                    tuple(
-                        data[f"member{m}_w{k}"].astype(np.float64)
-                        for k in range(n_layers)
-                    ),
-                    tuple(
-                        data[f"member{m}_b{k}"].astype(np.float64)
-                        for k in range(n_layers)
-                    ),
-                )
-                for m in range(n_members)
-            )
+            members = members_from_arrays(data, n_members, n_layers)
             detector = cls(
                 members=members,
                 model_sha256=model_sha256,
