@@ -9,8 +9,10 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     BACKGROUND_POWER_LAW,
     FLAG_BACKGROUND_FALLBACK,
     FLAG_PARTIAL_WINDOW,
+    FALLBACK_EXPONENT,
     SATURATION_RUN,
     _power_law_row,
+    _short_window_exponent,
     _raw_quality,
     align_rows,
     prepare_model_inputs,
@@ -146,6 +148,63 @@ def test_fixed_exponent_background_on_a_short_pre_edge_is_flagged_and_close():
         assert snr[0] > 3 and abs(c[0] - c_full[0]) < 0.25
         difference = x[0, 60:220] - full[0, 60:220]
         assert np.sqrt(np.mean(difference**2)) < 0.2 * np.abs(full[0, 60:220]).max()
+
+
+def _window_exponent(spectrum, energy, window):
+    lo, hi = np.searchsorted(energy, window)
+    log_e = np.log(energy)
+    x_ref = np.log(0.5 * (energy[lo] + energy[hi - 1]))
+    slope, _ = _short_window_exponent(spectrum, log_e, x_ref, int(lo), int(hi))
+    return -slope
+
+
+def test_a_short_pre_edge_gives_its_own_exponent_only_where_its_counts_are_precise():
+    energy = np.arange(701.0, 740.0, 0.05)
+    window = (701.0, 703.65)  # 2.65 eV: too short for a fit of its own
+    steep = (energy / 705.0) ** -5.5
+    rng = np.random.default_rng(3)
+    # Precise counts of a steep background pull the exponent well past the prior
+    # (3) towards 5.5; the same background at 1000 counts barely moves it.
+    precise = _window_exponent(1e7 * steep, energy, window)
+    noisy = [
+        _window_exponent(rng.poisson(1e3 * steep).astype(float), energy, window)
+        for _ in range(20)
+    ]
+    assert 3.7 < precise < 5.5
+    assert abs(np.median(noisy) - FALLBACK_EXPONENT) < 0.3
+    # A flat, precise pre-edge (a baseline-shifted figure) lowers it; a window
+    # climbing onto the L3 line is no background and keeps the prior.
+    flat = _window_exponent(np.full(energy.size, 500.0), energy, window)
+    assert flat < 2.0
+    edge = reference_spectrum(3, "Oh", energy)
+    onset = 0.8 * (energy / 705.0) ** -3.0 + edge / edge.max()
+    assert _window_exponent(onset, energy, (706.5, 707.5)) == FALLBACK_EXPONENT
+
+
+def test_a_steep_background_behind_a_short_pre_edge_is_read():
+    energy = np.arange(701.0, 740.0, 0.05)
+    grid = np.arange(700.0, 730.0, 0.1)
+    edge = reference_spectrum(3, "Oh", energy)
+    full_energy = np.arange(690.0, 740.0, 0.05)
+    full_edge = reference_spectrum(3, "Oh", full_energy)
+    clean, _, c_true, _, _ = _prepare(
+        full_energy,
+        (full_edge / full_edge.max())[None, :],
+        (690.0, 703.0),
+        grid,
+        mode=BACKGROUND_MEAN,
+    )
+    raw = 1e5 * (edge / edge.max() + (energy / 705.0) ** -5.5)
+    x, _, c, _, flags = _prepare(
+        energy, raw[None, :], (701.0, 703.65), grid, mode=BACKGROUND_FIXED_EXPONENT
+    )
+    assert flags[0] & FLAG_BACKGROUND_FALLBACK
+    # Exponent 3 would leave a continuum falling by 30 % of the background (three
+    # times the edge's step) across the white lines; the window's own exponent
+    # does not.
+    assert abs(c[0] - c_true[0]) < 0.15
+    difference = x[0, 60:220] - clean[0, 60:220]
+    assert np.sqrt(np.mean(difference**2)) < 0.1 * np.abs(clean[0, 60:220]).max()
 
 
 def test_cropped_spectra_read_like_full_ones_with_the_window_flagged():

@@ -81,8 +81,17 @@ BACKGROUND_FIXED_EXPONENT = 2
 #: one in the exponent leaves a residual of about 2 % of the background 15 eV
 #: above the window, which the training's wrong-exponent artefacts cover.
 FALLBACK_EXPONENT = 3.0
-#: Variance assumed for the fallback exponent (one standard deviation of 1).
+#: Variance assumed for the fallback exponent (one standard deviation of 1): the
+#: prior that a short pre-edge's own fit is weighed against.
 FALLBACK_EXPONENT_VARIANCE = 1.0
+#: Largest exponent a short pre-edge may give its power law (steeper than any
+#: EELS background, Egerton section 4.4).
+MAX_FALLBACK_EXPONENT = 6.0
+#: Systematic departure of a short pre-edge from a power law, as a fraction of
+#: its level (the L3 line's Lorentzian tail, gain drifts): a 1 eV window then
+#: barely moves the exponent from its prior, a 5 eV one of precise counts
+#: outweighs it two to one.
+SHORT_WINDOW_SYSTEMATIC = 0.005
 
 #: More than this share of negative channels in raw counts marks a faulty pixel.
 MAX_NEGATIVE_FRACTION = 0.01
@@ -202,8 +211,10 @@ def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, mode: i
     (:func:`~hyperspy_fe_ml.kernels.preprocess.fit_log_log_row`, as
     :func:`~hyperspy_fe_ml.kernels.preprocess.fit_power_law_background`); when
     that fit cannot be made (non-positive counts), the fixed-exponent power law.
-    :data:`BACKGROUND_FIXED_EXPONENT`: ``r`` = :data:`FALLBACK_EXPONENT`, ``A``
-    from the window mean (a pre-edge too short to fit an exponent).
+    :data:`BACKGROUND_FIXED_EXPONENT` (a pre-edge too short to fit an exponent
+    on its own): ``A`` from the window mean, ``r`` from
+    :func:`_short_window_exponent` — :data:`FALLBACK_EXPONENT` unless the
+    window's counts are precise enough to say otherwise.
     :data:`BACKGROUND_MEAN`: the window mean as a constant.
 
     Returns
@@ -258,16 +269,53 @@ def _fit_background_row(row, log_energy, x_ref: float, lo: int, hi: int, mode: i
     if mean <= 0.0:
         return -np.inf, 0.0, mean, spread, spread * spread / n_win, 0.0, 0.0, True
     var_log = spread * spread / (n_win * mean * mean)
-    return (
-        np.log(mean),
-        -FALLBACK_EXPONENT,
-        0.0,
-        spread,
-        var_log,
-        FALLBACK_EXPONENT_VARIANCE,
-        0.0,
-        True,
+    slope, var_slope = _short_window_exponent(row, log_energy, x_ref, lo, hi)
+    return np.log(mean), slope, 0.0, spread, var_log, var_slope, 0.0, True
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _short_window_exponent(row, log_energy, x_ref: float, lo: int, hi: int):
+    """Slope of a short pre-edge's power law: the window's own where it is precise.
+
+    A window too short for a trustworthy fit still says something about the
+    exponent when its counts are precise (high dose, or a spectrum digitised
+    from a figure, whose pre-edge may be flat). The log-log fit of the window
+    and the prior exponent :data:`FALLBACK_EXPONENT` (variance
+    :data:`FALLBACK_EXPONENT_VARIANCE`) are combined by their inverse variances
+    (the Gaussian posterior; the fit's variance includes a systematic
+    :data:`SHORT_WINDOW_SYSTEMATIC` of the level across the window), and the exponent is kept within
+    0-:data:`MAX_FALLBACK_EXPONENT`: no background rises with energy (a window
+    rising by more than three standard deviations holds the L3 onset and keeps
+    the prior). Noisy
+    short windows keep the prior; a noise-free power law keeps its own exponent.
+
+    Returns
+    -------
+    slope, var_slope
+        ``-r`` and its posterior variance.
+    """
+    prior = -FALLBACK_EXPONENT
+    fit = fit_log_log_row(row, log_energy, x_ref, lo, hi)
+    ok, slope_fit, var_fit = fit[3], fit[5], fit[9]
+    if not ok or not var_fit >= 0.0 or not np.isfinite(slope_fit) or hi - lo < 2:
+        return prior, FALLBACK_EXPONENT_VARIANCE
+    # A systematic departure of the window from a power law (the edge's own
+    # tail, a gain drift) bends the fitted slope by about that fraction over the
+    # window's log-energy span, however precise the counts.
+    span = log_energy[hi - 1] - log_energy[lo]
+    systematic = SHORT_WINDOW_SYSTEMATIC / max(span, 1e-12)
+    var_total = var_fit + systematic * systematic
+    # Rising by more than three standard deviations: the window holds the
+    # edge's onset, not background; the prior stands.
+    if slope_fit > 3.0 * np.sqrt(var_total):
+        return prior, FALLBACK_EXPONENT_VARIANCE
+    weight_prior = 1.0 / FALLBACK_EXPONENT_VARIANCE
+    weight_fit = 1.0 / var_total
+    slope = (slope_fit * weight_fit + prior * weight_prior) / (
+        weight_fit + weight_prior
     )
+    slope = min(max(slope, -MAX_FALLBACK_EXPONENT), 0.0)
+    return slope, 1.0 / (weight_fit + weight_prior)
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
