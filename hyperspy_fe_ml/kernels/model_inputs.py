@@ -279,15 +279,15 @@ def _short_window_exponent(row, log_energy, x_ref: float, lo: int, hi: int):
 
     A window too short for a trustworthy fit still says something about the
     exponent when its counts are precise (high dose, or a spectrum digitised
-    from a figure, whose pre-edge may be flat). The log-log fit of the window
-    and the prior exponent :data:`FALLBACK_EXPONENT` (variance
-    :data:`FALLBACK_EXPONENT_VARIANCE`) are combined by their inverse variances
-    (the Gaussian posterior; the fit's variance includes a systematic
-    :data:`SHORT_WINDOW_SYSTEMATIC` of the level across the window), and the exponent is kept within
-    0-:data:`MAX_FALLBACK_EXPONENT`: no background rises with energy (a window
-    rising by more than three standard deviations holds the L3 onset and keeps
-    the prior). Noisy
-    short windows keep the prior; a noise-free power law keeps its own exponent.
+    from a figure). The log-log fit of the window and the prior exponent
+    :data:`FALLBACK_EXPONENT` (variance :data:`FALLBACK_EXPONENT_VARIANCE`) are
+    combined by their inverse variances (the Gaussian posterior; the fit's
+    variance includes a systematic :data:`SHORT_WINDOW_SYSTEMATIC` of the level
+    across the window). The exponent is kept within
+    0-:data:`MAX_FALLBACK_EXPONENT`: no background rises with energy, and a
+    window rising by more than three standard deviations holds the L3 onset, so
+    the prior stands. Noisy short windows keep the prior; a noise-free steep
+    power law moves it most of the way to its own exponent.
 
     Returns
     -------
