@@ -429,6 +429,7 @@ def _refine(args: argparse.Namespace) -> int:
     settings = RefineSettings(
         budget=args.budget,
         n_train=args.n_train,
+        recalibrate=not args.no_recalibrate,
         adapt=not args.no_adapt,
         loco=not args.no_loco,
         seed=args.seed,
@@ -639,6 +640,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     refine.add_argument(
         "--seed", type=int, default=refine_defaults.seed, help="seed of the training"
+    )
+    refine.add_argument(
+        "--no-recalibrate",
+        action="store_true",
+        help="retrain with the shipped broadening ranges instead of those fitted "
+        "to the standards",
     )
     refine.add_argument(
         "--no-adapt", action="store_true", help="do not adapt to the standards"

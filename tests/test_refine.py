@@ -100,6 +100,7 @@ def test_proposals_reach_past_the_grid_edge_and_respect_the_budget():
     }
     assert not {(p.ten_dq, p.slater_scale) for p in sets} & held
     assert len(propose_parameter_sets([_match_at(edge)], lib, 2, classes=["2Oh"])) == 2
+    assert propose_parameter_sets([_match_at(edge)], lib, 0) == []  # budget 0
     unexplained = _match_at(edge, UNEXPLAINED_RESIDUAL * 2)
     assert propose_parameter_sets([unexplained], lib, budget=50) == []
 
@@ -168,11 +169,33 @@ def test_refine_runs_the_cycle_and_resumes(tmp_path, monkeypatch):
     np.testing.assert_array_equal(
         extended.table["ten_dq"][: len(lib)], lib.table["ten_dq"]
     )
+    # Recalibrated: both standards carry the calibrated default broadening and
+    # stretch (reference_spectrum), which the width fits find again, and the
+    # retraining drew from the ranges they give.
+    from hyperspy_fe_ml.library.calibration import DEFAULT_BROADENING, ENERGY_SCALE
+    from hyperspy_fe_ml.model import FeStateModel
+
+    recalibration = json.loads((out / "recalibration.json").read_text())
+    default = np.hypot(DEFAULT_BROADENING["fwhm_l3"], DEFAULT_BROADENING["resolution"])
+    for fit in recalibration["fits"]:
+        assert np.hypot(fit["fwhm_l3"], fit["resolution"]) == pytest.approx(
+            default, abs=0.2
+        )
+        assert fit["fwhm_l2"] == pytest.approx(DEFAULT_BROADENING["fwhm_l2"], abs=0.4)
+        assert fit["energy_scale"] == pytest.approx(ENERGY_SCALE, abs=0.005)
+    ranges = recalibration["ranges"]
+    assert ranges["n_standards"] == 2
+    assert ranges["fwhm_l3"][0] < DEFAULT_BROADENING["fwhm_l3"] < ranges["fwhm_l3"][1]
+    assert ranges["fwhm_l3"][1] - ranges["fwhm_l3"][0] < 1.0  # one "microscope"
+    recorded = FeStateModel.load(out / "library_model.json").info["training_settings"]
+    assert tuple(recorded["dataset"]["fwhm_l3"]) == tuple(ranges["fwhm_l3"])
+    assert recorded["dataset"]["energy_scale"] == ranges["energy_scale"]
     loco = json.loads((out / "loco.json").read_text())
     assert {r["file"] for r in loco} == {"a.csv", "b.csv"}
     assert all(np.isfinite(r["loco_valence"]) for r in loco)
     text = report.read_text()
     assert "leave-one-compound-out" in text and "a.csv" in text
+    assert "## Recalibration" in text
 
     # A second run finds every step on disk: nothing is simulated or trained.
     def fail(*args, **kwargs):
@@ -197,3 +220,38 @@ def test_square_pyramid_proposals_keep_the_angular_overlap_ratio():
     for p in c4v:
         assert p.ds == pytest.approx(ratio_ds * p.ten_dq, abs=1e-3)
         assert p.dt == pytest.approx(square_pyramid_cf(p.ten_dq, 0.2)[1], abs=1e-3)
+
+
+def test_width_fits_find_the_broadening_of_a_noisy_spectrum():
+    from hyperspy_fe_ml.library.recalibrate import fit_widths, recalibration_from_fits
+
+    rng = np.random.default_rng(5)
+    row = _row(3, "Oh", 1.4, 0.8)
+    truths = [(0.5, 1.6, 0.9, 0.975), (0.8, 2.6, 0.4, 0.99)]
+    fits = []
+    for w3, w2, res, scale in truths:
+        y = broaden_library(
+            [row],
+            GRID,
+            fwhm_l3=w3,
+            fwhm_l2=w2,
+            resolution=res,
+            step=0.078,
+            energy_scale=scale,
+        )
+        aligned = align_on_l3(GRID, y)[1][0]
+        noisy = aligned + rng.normal(0.0, 0.01 * aligned.max(), aligned.size)
+        fit = fit_widths(noisy, GRID, row)
+        # The combined width is what a noisy spectrum fixes best; the stretch
+        # (the L3-L2 spacing) is pinned by two sharp lines 13 eV apart.
+        assert np.hypot(fit.fwhm_l3, fit.resolution) == pytest.approx(
+            np.hypot(w3, res), abs=0.15
+        )
+        assert fit.energy_scale == pytest.approx(scale, abs=0.004)
+        assert fit.residual < 0.015
+        fits.append(fit)
+    r = recalibration_from_fits(fits)
+    assert r.resolution[0] < 0.4 and r.resolution[1] > 0.9
+    assert r.energy_scale == pytest.approx(np.median([t[3] for t in truths]), abs=0.004)
+    with pytest.raises(ValueError, match="no width fit"):
+        recalibration_from_fits([])

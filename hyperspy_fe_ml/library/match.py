@@ -352,6 +352,8 @@ def propose_parameter_sets(
     seen: set[tuple] = set()
     for rank in range(max((len(c) for c in candidates), default=0)):
         for per_match in candidates:
+            if len(proposed) >= budget:
+                return proposed
             if rank >= len(per_match):
                 continue
             key = per_match[rank]
@@ -359,8 +361,6 @@ def propose_parameter_sets(
                 continue
             seen.add(key)
             proposed.append(ParameterSet(*key))
-            if len(proposed) >= budget:
-                return proposed
     return proposed
 
 

@@ -88,6 +88,11 @@ class DatasetSettings:
         valences 1.45–2.1 eV apart — was measured (docs/library.md) and did not
         bring the mixed-valence standards (magnetite, YBaFe4O7) closer while it
         cost 0.01 in simulated valence RMSE, so the default draws none.
+    energy_scale
+        Stretch of the library's energy scale (the L3–L2 spacing); None keeps
+        the calibrated :data:`~hyperspy_fe_ml.library.calibration.ENERGY_SCALE`.
+        ``fe-ml refine`` sets it from the standards
+        (:mod:`~hyperspy_fe_ml.library.recalibrate`).
     """
 
     component_probabilities: tuple[float, float, float] = COMPONENT_PROBABILITIES
@@ -105,6 +110,7 @@ class DatasetSettings:
     crop_high: tuple[float, float] = (13.0, 21.0)
     fe3_shift: tuple[float, float] = (0.0, 0.0)
     library: str | None = None
+    energy_scale: float | None = None
 
 
 def draw_range(
@@ -314,6 +320,7 @@ def draw_mixtures(
             **{name: values[used] for name, values in broadening.items()},
             shift=np.where(table["valence"][rows] == 3, fe3_shift[used], 0.0),
             library=library,
+            energy_scale=settings.energy_scale,
         )
         valence[used, k] = table["valence"][rows]
         coordination_number[used, k] = table["coordination_number"][rows]

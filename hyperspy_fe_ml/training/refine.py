@@ -57,6 +57,10 @@ class RefineSettings:
         for Fe3+ on one core).
     n_train
         Library training spectra of the retrained model.
+    recalibrate
+        Fit every standard's widths and energy stretch with its best library
+        set (:mod:`~hyperspy_fe_ml.library.recalibrate`) and retrain with the
+        broadening ranges and stretch they give; otherwise the shipped ranges.
     adapt
         Adapt the retrained model to the standards.
     loco
@@ -73,6 +77,7 @@ class RefineSettings:
 
     budget: int = 40
     n_train: int = 300_000
+    recalibrate: bool = True
     adapt: bool = True
     loco: bool = True
     n_adapt_library: int = 40_000
@@ -281,11 +286,24 @@ def refine(
         _write_json(step, _match_all(standards, str(library_path)))
     after = _read_json(step)
 
+    step = out / "recalibration.json"
+    if settings.recalibrate and not step.is_file():
+        _write_json(step, _recalibrate(standards, str(library_path), after))
+    recalibration = _read_json(step) if settings.recalibrate else None
+    dataset = _dataset(str(library_path), recalibration)
+    if recalibration is not None:
+        ranges = recalibration["ranges"]
+        log(
+            f"recalibrate: {ranges['n_standards']} standards; L3 FWHM "
+            f"{ranges['fwhm_l3']}, L2 {ranges['fwhm_l2']}, resolution "
+            f"{ranges['resolution']} eV; energy stretch {ranges['energy_scale']}"
+        )
+
     from hyperspy_fe_ml.model import FeStateModel
 
     library_model_path = out / "library_model.json"
     if not library_model_path.is_file():
-        retrained, _ = _retrain(settings, str(library_path), show_progressbar)
+        retrained, _ = _retrain(settings, dataset, show_progressbar)
         retrained.save(library_model_path)
     library_model = FeStateModel.load(library_model_path)
     log(f"retrain: {library_model_path}")
@@ -294,10 +312,8 @@ def refine(
     if settings.adapt:
         model_path = out / "model.json"
         if not model_path.is_file():
-            data = _library_data(settings, str(library_path))
-            adapted = _adapt(
-                library_model, standards, data, settings, str(library_path)
-            )
+            data = _library_data(settings, dataset)
+            adapted = _adapt(library_model, standards, data, settings, dataset)
             adapted.save(model_path)
         model = FeStateModel.load(model_path)
         log(f"adapt: {model_path}")
@@ -306,10 +322,9 @@ def refine(
     step = out / "loco.json"
     if settings.loco and not step.is_file():
         from hyperspy_fe_ml.training.adapt import leave_one_compound_out
-        from hyperspy_fe_ml.training.dataset import DatasetSettings
 
         if data is None:
-            data = _library_data(settings, str(library_path))
+            data = _library_data(settings, dataset)
         n = settings.n_adapt_library
         # Every fold starts from the library model, before any adaptation.
         loco = leave_one_compound_out(
@@ -319,7 +334,7 @@ def refine(
             data.train[1][:n],
             data.set_ids["train"],
             settings.adaptation,
-            dataset=DatasetSettings(library=str(library_path)),
+            dataset=dataset,
             show_progressbar=show_progressbar,
         )
         _write_json(step, loco)
@@ -333,45 +348,94 @@ def refine(
     shipped = evaluate_standards(load_default_model(), standards)
     refined = evaluate_standards(model, standards)
     report = out / "report.md"
-    text = refine_report(before, after, sets, shipped, refined, loco, settings)
+    text = refine_report(
+        before, after, sets, shipped, refined, loco, settings, recalibration
+    )
     with atomic_write(report) as handle:
         handle.write(text.encode())
     log(f"report: {report}")
     return report
 
 
-def _library_data(settings: RefineSettings, library_path: str) -> Any:
-    from hyperspy_fe_ml.training.adapt import library_in_view
+def _recalibrate(
+    standards: Path, library_path: str, matches: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Width fits of the standards the library explains, and the ranges."""
+    from hyperspy_fe_ml.library.calibration import ENERGY_SCALE
+    from hyperspy_fe_ml.library.match import BANK_FWHM_L2, UNEXPLAINED_RESIDUAL
+    from hyperspy_fe_ml.library.recalibrate import (
+        fit_widths,
+        recalibration_from_fits,
+    )
+    from hyperspy_fe_ml.library.shipped import library_for
+    from hyperspy_fe_ml.library.standards import read_standards_dir
+    from hyperspy_fe_ml.model import load_default_model
+    from hyperspy_fe_ml.predict import model_input_spectra
+
+    model = load_default_model()
+    library = library_for(library_path)
+    by_file = {row["file"]: row for row in matches if "refused" not in row}
+    fits, rows = [], []
+    for record in read_standards_dir(standards, on_error="warn"):
+        name = Path(str(record.metadata.get("file", record.identifier))).name
+        match = by_file.get(name)
+        if match is None or match["residual"] > UNEXPLAINED_RESIDUAL:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            aligned, _, _ = model_input_spectra(record.to_signal(), model)
+        # From the bank's best widths (its L2 width) and the calibrated stretch.
+        start = (match["fwhm_l3"], BANK_FWHM_L2, match["resolution"], ENERGY_SCALE)
+        fit = fit_widths(
+            aligned[0], model.energy, match["best_set"], library, start=start
+        )
+        fits.append(fit)
+        rows.append({"file": name, **asdict(fit)})
+    return {"fits": rows, "ranges": asdict(recalibration_from_fits(fits))}
+
+
+def _dataset(library_path: str, recalibration: dict[str, Any] | None) -> Any:
+    """The retraining's dataset settings: the run's library, recalibrated."""
     from hyperspy_fe_ml.training.dataset import DatasetSettings
+
+    if recalibration is None:
+        return DatasetSettings(library=library_path)
+    ranges = recalibration["ranges"]
+    # The Gaussian the standards show is the instrument's: the augmentation
+    # draws it (``AugmentationSettings.fwhm``) on top of the small intrinsic
+    # width the library adds.
+    return DatasetSettings(
+        library=library_path,
+        fwhm_l3=tuple(ranges["fwhm_l3"]),
+        fwhm_l2=tuple(ranges["fwhm_l2"]),
+        augmentation={"fwhm": tuple(ranges["resolution"])},
+        energy_scale=float(ranges["energy_scale"]),
+    )
+
+
+def _library_data(settings: RefineSettings, dataset: Any) -> Any:
+    from hyperspy_fe_ml.training.adapt import library_in_view
     from hyperspy_fe_ml.training.train import TrainingSettings
 
     run = TrainingSettings(
-        n_train=settings.n_train,
-        seed=settings.seed,
-        dataset=DatasetSettings(library=library_path),
-        fit=settings.fit,
+        n_train=settings.n_train, seed=settings.seed, dataset=dataset, fit=settings.fit
     )
     return library_in_view(run, settings.n_adapt_library)
 
 
-def _retrain(settings: RefineSettings, library_path: str, show_progressbar: bool):
-    from hyperspy_fe_ml.training.dataset import DatasetSettings
+def _retrain(settings: RefineSettings, dataset: Any, show_progressbar: bool):
     from hyperspy_fe_ml.training.train import TrainingSettings, train_model
 
     training = TrainingSettings(
-        n_train=settings.n_train,
-        seed=settings.seed,
-        dataset=DatasetSettings(library=library_path),
-        fit=settings.fit,
+        n_train=settings.n_train, seed=settings.seed, dataset=dataset, fit=settings.fit
     )
     return train_model(training, show_progressbar=show_progressbar)
 
 
 def _adapt(
-    model: Any, standards: Path, data: Any, settings: RefineSettings, library: str
+    model: Any, standards: Path, data: Any, settings: RefineSettings, dataset: Any
 ) -> Any:
     from hyperspy_fe_ml.training.adapt import adapt_model
-    from hyperspy_fe_ml.training.dataset import DatasetSettings
     from hyperspy_fe_ml.training.standards import load_training_standards
 
     n = settings.n_adapt_library
@@ -382,7 +446,7 @@ def _adapt(
         data.train[1][:n],
         data.set_ids["train"],
         settings.adaptation,
-        dataset=DatasetSettings(library=library),
+        dataset=dataset,
     )
 
 
@@ -402,6 +466,7 @@ def refine_report(
     refined: list[dict[str, Any]],
     loco: list[dict[str, Any]],
     settings: RefineSettings,
+    recalibration: dict[str, Any] | None = None,
 ) -> str:
     """The Markdown report of a refinement cycle."""
     by_file = {
@@ -439,6 +504,7 @@ def refine_report(
             f"{_f(100 * a.get('residual', math.nan))} | "
             f"{_f(a.get('valence'))} / {_f(a.get('td_fraction'))} |"
         )
+    lines += _recalibration_lines(recalibration)
     lines += [
         "",
         "## Predictions (valence / Td fraction)",
@@ -481,3 +547,28 @@ def refine_report(
                 f"| {key} | {v.mean():.3f} | {100 * np.mean(v <= 0.25):.0f} % |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _recalibration_lines(recalibration: dict[str, Any] | None) -> list[str]:
+    """The report's recalibration section (empty when it was not run)."""
+    if recalibration is None:
+        return []
+    r = recalibration["ranges"]
+    lines = [
+        "",
+        "## Recalibration (widths and energy stretch of each standard's best set)",
+        "",
+        f"Retrained with L3 FWHM {r['fwhm_l3']}, L2 FWHM {r['fwhm_l2']}, "
+        f"instrument resolution {r['resolution']} eV and energy stretch "
+        f"{r['energy_scale']}, from {r['n_standards']} standards.",
+        "",
+        "| standard | set | L3 FWHM | L2 FWHM | resolution | stretch | misfit (%) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fit in recalibration["fits"]:
+        lines.append(
+            f"| {fit['file']} | {fit['set_id']} | {_f(fit['fwhm_l3'])} | "
+            f"{_f(fit['fwhm_l2'])} | {_f(fit['resolution'])} | "
+            f"{_f(fit['energy_scale'], 4)} | {_f(100 * fit['residual'])} |"
+        )
+    return lines

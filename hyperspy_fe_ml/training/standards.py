@@ -357,6 +357,7 @@ def standard_mixtures(
                 **widths,
                 shift=np.where(table["valence"][ids] == 3, fe3_shift[rows[use]], 0.0),
                 library=library,
+                energy_scale=dataset.energy_scale,
             )
             weight = rest[use] * part[use]
             spectra[rows[use]] += weight[:, None] * y
