@@ -509,9 +509,16 @@ def refine_report(
         "",
         "## Predictions (valence / Td fraction)",
         "",
-        "The refined model was adapted to these standards: its column is not a "
-        "test. The leave-one-compound-out column is (each compound predicted by a "
-        "model adapted without any of its spectra).",
+        (
+            "The refined model was adapted to these standards: its column is not "
+            "a test. The leave-one-compound-out column is (each compound predicted "
+            "by a model adapted without any of its spectra)."
+            if settings.adapt
+            else "The refined model is the retrained library model (not adapted); "
+            "its broadening ranges were recalibrated on these standards."
+            if recalibration is not None
+            else "The refined model is the retrained library model (not adapted)."
+        ),
         "",
         "| standard | nominal | shipped model | refined model | "
         "leave-one-compound-out | white-line ratio |",
