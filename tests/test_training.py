@@ -52,6 +52,24 @@ def test_split_is_disjoint_complete_stratified_and_seeded():
     assert not np.array_equal(splits["test"], other["test"])
 
 
+def test_training_leaves_out_the_weak_field_octahedral_sets():
+    from hyperspy_fe_ml.training.dataset import DatasetSettings
+
+    weakest = DatasetSettings().octahedral_ten_dq_min
+    assert weakest == (0.75, 1.15)  # PHYSICS.md: Fe2+ 0.8-1.0, Fe3+ 1.2-1.4 eV
+    splits = split_parameter_sets(seed=5, octahedral_ten_dq_min=weakest)
+    used = np.concatenate(list(splits.values()))
+    octahedral = np.isin(TABLE["coordination"], ["Oh", "D4h"])
+    floor = np.where(TABLE["valence"] == 2, weakest[0], weakest[1])
+    weak = octahedral & (TABLE["ten_dq"] < floor - 1e-9)
+    # Fe2+ Oh 0.6-0.7 and Fe3+ Oh 0.8-1.1, D4h 1.0 eV: all left out, nothing else.
+    assert weak.sum() > 50
+    assert set(used.tolist()) == set(np.flatnonzero(~weak).tolist())
+    assert TABLE["ten_dq"][used][TABLE["coordination"][used] == "Td"].min() < -0.7
+    strong = np.flatnonzero(octahedral & (TABLE["valence"] == 3) & ~weak)
+    assert TABLE["ten_dq"][strong].min() == pytest.approx(1.2)
+
+
 def test_mixture_labels_of_magnetite_and_single_sites():
     w = np.array([[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0]])
     labels = mixture_labels(

@@ -410,7 +410,8 @@ def model_card(
         "(Fe2+/Fe3+ × Oh, Td, D4h, C4v × 10Dq, Ds/Dt, Slater scaling), calibrated "
         "to experiment (docs/library.md).",
         f"- Split by parameter set: {info.get('split_sets')} sets in "
-        "train / calibration / test; no set in two splits.",
+        "train / calibration / test; no set in two splits."
+        + _weak_field_note(training),
         f"- {info.get('n_train')} training spectra: mixtures of 1–3 sets, Dirichlet "
         "weights per Fe atom; seed "
         f"{training.get('seed')} (`fe-ml train` reproduces it).",
@@ -799,3 +800,16 @@ def _energy_input_section(rows: list[dict[str, Any]]) -> list[str]:
         "(`FitSettings(absolute_energy=True)`).",
     ]
     return lines
+
+
+def _weak_field_note(training: dict[str, Any]) -> str:
+    """What the card says of the octahedral sets left out of training."""
+    weakest = training.get("dataset", {}).get("octahedral_ten_dq_min", (0.0, 0.0))
+    if not any(float(v) > 0 for v in weakest):
+        return ""
+    return (
+        f" Octahedral-type (Oh, D4h) sets weaker than 10Dq {float(weakest[0]):g} "
+        f"(Fe2+) and {float(weakest[1]):g} eV (Fe3+) take no part (below the "
+        "fields of real octahedral sites, PHYSICS.md; `DatasetSettings."
+        "octahedral_ten_dq_min`)."
+    )

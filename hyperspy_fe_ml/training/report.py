@@ -49,6 +49,8 @@ def training_settings_of(model: FeStateModel) -> TrainingSettings:
     dataset_recorded.setdefault("l3_width_slope", (0.0, 0.0))
     # ... nor shifted Fe3+ against Fe2+ components.
     dataset_recorded.setdefault("fe3_shift", (0.0, 0.0))
+    # ... nor left out the weak-field octahedral sets.
+    dataset_recorded.setdefault("octahedral_ten_dq_min", (0.0, 0.0))
     dataset = DatasetSettings(
         **{
             key: tuple(value) if isinstance(value, list) else value
@@ -124,7 +126,10 @@ def evaluate_model(
         families = compare_families(data, seed=settings.seed)
     else:
         ids = split_parameter_sets(
-            settings.split_fractions, seed=settings.seed, library=library
+            settings.split_fractions,
+            seed=settings.seed,
+            library=library,
+            octahedral_ten_dq_min=settings.dataset.octahedral_ten_dq_min,
         )
         seed = np.random.SeedSequence(settings.seed).spawn(3)[2]
         test = make_dataset(
@@ -136,7 +141,10 @@ def evaluate_model(
             show_progressbar=show_progressbar,
         )
     test_ids = split_parameter_sets(
-        settings.split_fractions, seed=settings.seed, library=library
+        settings.split_fractions,
+        seed=settings.seed,
+        library=library,
+        octahedral_ten_dq_min=settings.dataset.octahedral_ten_dq_min,
     )["test"]
     # Signal-to-noise >= 10 at the L3 maximum: dose >= 100 (1 + background) with a
     # background up to 2 times the L3 maximum.

@@ -255,7 +255,11 @@ def train_state_detector(
     from sklearn.neural_network import MLPRegressor
 
     model = load_default_model() if model is None else model
-    ids = split_parameter_sets(seed=settings.seed, library=settings.dataset.library)
+    ids = split_parameter_sets(
+        seed=settings.seed,
+        library=settings.dataset.library,
+        octahedral_ten_dq_min=settings.dataset.octahedral_ten_dq_min,
+    )
     features, target = _data(
         model, settings.n_train, ids["train"], settings.seed, settings,
         show_progressbar,

@@ -91,7 +91,10 @@ def build_training_data(
 
     energy = CANONICAL_ENERGY_EV if energy is None else np.asarray(energy, float)
     set_ids = split_parameter_sets(
-        settings.split_fractions, seed=settings.seed, library=settings.dataset.library
+        settings.split_fractions,
+        seed=settings.seed,
+        library=settings.dataset.library,
+        octahedral_ten_dq_min=settings.dataset.octahedral_ten_dq_min,
     )
     seeds = np.random.SeedSequence(settings.seed).spawn(3)
     splits = {}
