@@ -72,7 +72,7 @@ NORMALISATION_SPAN_EV = (-3.5, 13.5)
 DEFAULT_MODEL_FILE = "fe_state_model.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
 DEFAULT_MODEL_SHA256 = (
-    "5e43bae79b8d6e2ffa2884434de58d5bf8d78a46d6dd4533dc82e18acdb1f280"
+    "42b522d7afa00f6ebb6f4497c0df2a726c113b74a444a38c540a935371c9cf06"
 )
 
 

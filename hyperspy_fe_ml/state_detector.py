@@ -62,10 +62,10 @@ OUTPUT_NAMES: tuple[str, ...] = ("metallic_fraction", "unlisted_fraction")
 #: arrays, checked on load.
 SHIPPED_DETECTORS: dict[str, str] = {
     "fe_metal.json": (
-        "b5666d53462ca299d425d3a90bddcc6ba63e186fbe96dba5c07f25ea7a629d1c"
+        "a1dd17b07c17445a350a8f6eeb93e579c53cf2c9bb2b82ad0ec4b87ac76ffcff"
     ),
     "fe_unlisted.json": (
-        "13f8c5b4f60d4d298dc5ed129e847b3174cf5160ca0cd34b38974ff1b95efe75"
+        "7660317b6dbe406b0b9b51e5ee4609e2937751a80dc68c84ce727dad418c7fba"
     ),
 }
 
