@@ -13,6 +13,7 @@ import warnings
 import hyperspy.api as hs
 import numpy as np
 import pytest
+from helpers import fe_signal
 
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_BACKGROUND_FALLBACK,
@@ -35,11 +36,7 @@ def _counts(fe3: float, background: float = 1.5, seed: int = 0) -> np.ndarray:
 
 
 def _signal(energy: np.ndarray, data: np.ndarray) -> hs.signals.BaseSignal:
-    s = hs.signals.Signal1D(np.ascontiguousarray(data))
-    axis = s.axes_manager.signal_axes[0]
-    axis.offset, axis.scale, axis.units = float(energy[0]), 0.05, "eV"
-    s.set_signal_type("FeL23")
-    return s
+    return fe_signal(np.ascontiguousarray(data), energy[0], 0.05)
 
 
 def _predict(s, **kwargs):

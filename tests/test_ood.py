@@ -6,6 +6,7 @@ Every spectrum here is made from the shipped library by the package's own code.
 import hyperspy.api as hs
 import numpy as np
 import pytest
+from helpers import fe_signal
 from scipy.optimize import nnls
 
 from hyperspy_fe_ml.kernels.model_inputs import (
@@ -34,12 +35,8 @@ def model():
     return load_default_model()
 
 
-def _signal(data: np.ndarray) -> hs.signals.Signal1D:
-    s = hs.signals.Signal1D(np.asarray(data, dtype=np.float32))
-    axis = s.axes_manager[-1]
-    axis.offset, axis.scale, axis.units = float(ENERGY[0]), 0.1, "eV"
-    s.set_signal_type("FeL23")
-    return s
+def _signal(data: np.ndarray) -> hs.signals.BaseSignal:
+    return fe_signal(np.asarray(data, dtype=np.float32), ENERGY[0], 0.1)
 
 
 @pytest.mark.parametrize("compiled", [True, False])

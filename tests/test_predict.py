@@ -4,9 +4,9 @@ import threading
 from pathlib import Path
 
 import dask.array as da
-import hyperspy.api as hs
 import numpy as np
 import pytest
+from helpers import fe_signal
 
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_EMPTY,
@@ -57,12 +57,7 @@ def _spectra(n: int, fe3: np.ndarray | None = None, seed: int = 0) -> np.ndarray
     return rng.poisson(edge + background).astype(np.float32)
 
 
-def _signal(data: np.ndarray) -> hs.signals.BaseSignal:
-    s = hs.signals.Signal1D(data)
-    axis = s.axes_manager.signal_axes[0]
-    axis.offset, axis.scale, axis.units = 690.0, 0.1, "eV"
-    s.set_signal_type("FeL23")
-    return s
+_signal = fe_signal  # 690 eV onwards, 0.1 eV channels
 
 
 # -- the result -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import dask.array as da
 import hyperspy.api as hs
 import numpy as np
 import pytest
+from helpers import fe_signal
 
 from hyperspy_fe_ml import fileio
 from hyperspy_fe_ml.chunked import map_spectra
@@ -46,12 +47,7 @@ def _spectra(n: int, fe3: float = 1.0, seed: int = 0, edge: bool = True):
     return rng.poisson(lines + background, size=(n, ENERGY.size)).astype(np.float32)
 
 
-def _signal(data, offset: float = 690.0, scale: float = 0.1):
-    s = hs.signals.Signal1D(data)
-    axis = s.axes_manager.signal_axes[0]
-    axis.offset, axis.scale, axis.units = offset, scale, "eV"
-    s.set_signal_type("FeL23")
-    return s
+_signal = fe_signal
 
 
 # -- bad signals ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 import hyperspy.api as hs
 import numpy as np
 import pytest
+from helpers import fe_signal
 
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_METALLIC,
@@ -29,12 +30,8 @@ from hyperspy_fe_ml.state_detector import (
 E = np.arange(680.0, 760.0, 0.1)
 
 
-def _signal(counts: np.ndarray) -> hs.signals.Signal1D:
-    s = hs.signals.Signal1D(np.asarray(counts, dtype=np.float32))
-    axis = s.axes_manager[-1]
-    axis.offset, axis.scale, axis.units = float(E[0]), 0.1, "eV"
-    s.set_signal_type("FeL23")
-    return s
+def _signal(counts: np.ndarray) -> hs.signals.BaseSignal:
+    return fe_signal(np.asarray(counts, dtype=np.float32), E[0], 0.1)
 
 
 def _noisy(shapes: np.ndarray, seed: int) -> np.ndarray:
