@@ -113,11 +113,34 @@ def test_compression_keeps_area_and_centroid():
         ({"valence": 3, "coordination": "Oh", "ten_dq": -0.6}, "Td"),
         ({"valence": 3, "coordination": "Oh", "ten_dq": 1, "ds": 0.1}, "D4h"),
         ({"valence": 3, "coordination": "Oh", "ten_dq": 1, "slater_scale": 2}, "0.8"),
+        ({"valence": 2, "coordination": "D2d", "ten_dq": 0.5, "ds": 0.1}, "D2d needs"),
+        ({"valence": 2, "coordination": "D4h", "ten_dq": -0.5, "ds": 0.1}, "D2d"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ParameterSet(**kwargs)
+
+
+def test_distorted_tetrahedron_splits_the_tetrahedral_levels():
+    # D2d: a tetrahedron (e below t2) with a tetragonal distortion along z. The
+    # one-electron levels are the D4h form with negative 10Dq: e splits into
+    # a1 (z2) and b1 (x2-y2), t2 into b2 (xy) and e (xz, yz); the distortion
+    # keeps the d-shell barycentre.
+    params = ParameterSet(3, "D2d", -0.6, ds=0.1, dt=0.02, slater_scale=0.8)
+    assert params.coordination_number == 4
+    dq, ds, dt = -0.06, 0.1, 0.02
+    levels = np.linalg.eigvalsh(d_orbital_cf_matrix(dq, ds, dt))
+    a1, b1 = 6 * dq - 2 * ds - 6 * dt, 6 * dq + 2 * ds - dt
+    b2, e = -4 * dq + 2 * ds - dt, -4 * dq - ds + 4 * dt
+    np.testing.assert_allclose(
+        levels, np.repeat(np.sort([a1, b1, b2, e, e]), 2), atol=1e-12
+    )
+    assert levels.sum() == pytest.approx(0.0, abs=1e-12)
+    # Undistorted, the e pair lies 10Dq = -0.6 eV below t2 (cubic Td).
+    cubic = np.linalg.eigvalsh(d_orbital_cf_matrix(dq, 0.0, 0.0))
+    assert cubic[-1] - cubic[0] == pytest.approx(0.6)
+    assert np.sum(np.isclose(cubic, 6 * dq)) == 4  # e: 2 orbitals x 2 spins
 
 
 def test_square_pyramid_relations():

@@ -167,7 +167,7 @@ def test_draw_library_spectra_labels_and_reproducibility():
     np.testing.assert_array_equal(
         labels["coordination"], lib.table["coordination"][ids]
     )
-    cn = {"Oh": 6, "Td": 4, "D4h": 6, "C4v": 5}
+    cn = {"Oh": 6, "Td": 4, "D4h": 6, "C4v": 5, "D2d": 4}
     assert [cn[c] for c in labels["coordination"]] == labels[
         "coordination_number"
     ].tolist()

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperspy_fe_ml.library.multiplet import TETRAHEDRAL_SITES
 from hyperspy_fe_ml.library.shipped import MultipletLibrary
 
 __all__ = [
@@ -134,7 +135,7 @@ def library_bank(
         resolution=m[:, 2],
         group=np.char.add(valence.astype(int).astype(str), coordination),
         valence=valence,
-        tetrahedral=(coordination == "Td").astype(np.float64),
+        tetrahedral=np.isin(coordination, TETRAHEDRAL_SITES).astype(np.float64),
     )
 
 

@@ -32,6 +32,9 @@ Physical inputs and where they come from:
 * Crystal field in the D4h parameterisation (Ballhausen; PHYSICS.md):
   a1g = 6Dq - 2Ds - 6Dt, b1g = 6Dq + 2Ds - Dt, b2g = -4Dq + 2Ds - Dt,
   eg = -4Dq - Ds + 4Dt. Oh: Ds = Dt = 0. Td: the cubic field with negative 10Dq.
+  D2d, a tetrahedron compressed or elongated along one S4 axis: the same form with
+  negative 10Dq and Ds, Dt != 0 (the d shell splits e -> a1 + b1, t2 -> b2 + e
+  along the same real orbitals as in D4h).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ __all__ = [
     "COORDINATION_NUMBERS",
     "ParameterSet",
     "StickSpectrum",
+    "TETRAHEDRAL_SITES",
     "VALENCE_TO_D_ELECTRONS",
     "build_terms",
     "compress_sticks",
@@ -64,8 +68,18 @@ __all__ = [
 VALENCE_TO_D_ELECTRONS: dict[int, int] = {2: 6, 3: 5, 4: 4}
 #: Site symmetry -> Fe-O coordination number. "D4h" is a tetragonally distorted
 #: octahedron, "C4v" a square pyramid (the D4h crystal-field form with the
-#: angular-overlap relations of a five-fold site, see :func:`square_pyramid_cf`).
-COORDINATION_NUMBERS: dict[str, int] = {"Oh": 6, "Td": 4, "D4h": 6, "C4v": 5}
+#: angular-overlap relations of a five-fold site, see :func:`square_pyramid_cf`),
+#: "D2d" a tetragonally distorted tetrahedron.
+COORDINATION_NUMBERS: dict[str, int] = {
+    "Oh": 6,
+    "Td": 4,
+    "D4h": 6,
+    "C4v": 5,
+    "D2d": 4,
+}
+#: Site symmetries of four-fold (tetrahedral) Fe: a negative 10Dq, and what the
+#: ``td_fraction`` output counts.
+TETRAHEDRAL_SITES: tuple[str, ...] = ("Td", "D2d")
 #: Boltzmann constant, eV/K (CODATA 2018).
 BOLTZMANN_EV_PER_K = 8.617333262e-5
 #: Initial states up to this many kT above the ground state enter the average.
@@ -119,10 +133,10 @@ class ParameterSet:
     valence
         Fe oxidation state: 2, 3 or 4.
     coordination
-        Site symmetry: "Oh", "Td", "D4h" (distorted octahedron) or "C4v" (square
-        pyramid).
+        Site symmetry: "Oh", "Td", "D4h" (distorted octahedron), "C4v" (square
+        pyramid) or "D2d" (distorted tetrahedron).
     ten_dq
-        Cubic crystal field 10Dq in eV; negative for "Td" (e below t2).
+        Cubic crystal field 10Dq in eV; negative for "Td" and "D2d" (e below t2).
     ds, dt
         Tetragonal parameters Ds and Dt in eV (0 for "Oh" and "Td").
     slater_scale
@@ -152,20 +166,23 @@ class ParameterSet:
                 f"unknown coordination {self.coordination!r}: use one of "
                 f"{list(COORDINATION_NUMBERS)}"
             )
-        if self.coordination == "Td" and self.ten_dq >= 0:
+        tetrahedral = self.coordination in TETRAHEDRAL_SITES
+        if tetrahedral and self.ten_dq >= 0:
             raise ValueError(
-                f"Td needs a negative 10Dq (e below t2), got ten_dq={self.ten_dq}: "
-                "pass e.g. ten_dq=-0.6"
+                f"{self.coordination} needs a negative 10Dq (e below t2), got "
+                f"ten_dq={self.ten_dq}: pass e.g. ten_dq=-0.6"
             )
-        if self.coordination != "Td" and self.ten_dq < 0:
+        if not tetrahedral and self.ten_dq < 0:
             raise ValueError(
                 f"{self.coordination} needs 10Dq >= 0, got ten_dq={self.ten_dq}; "
-                "a negative 10Dq is the tetrahedral field: use coordination='Td'"
+                "a negative 10Dq is the tetrahedral field: use coordination='Td' "
+                "(or 'D2d' for a distorted tetrahedron)"
             )
         if self.coordination in ("Oh", "Td") and (self.ds != 0 or self.dt != 0):
             raise ValueError(
                 f"{self.coordination} is cubic: Ds and Dt must be 0 (got ds="
-                f"{self.ds}, dt={self.dt}); use coordination='D4h' for a distortion"
+                f"{self.ds}, dt={self.dt}); use coordination='D4h' (or 'D2d') for "
+                "a distortion"
             )
         if not 0.5 <= self.slater_scale <= 1.0:
             raise ValueError(

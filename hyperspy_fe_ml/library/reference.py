@@ -35,6 +35,7 @@ from hyperspy_fe_ml.library.calibration import (
 )
 from hyperspy_fe_ml.library.multiplet import (
     COORDINATION_NUMBERS,
+    TETRAHEDRAL_SITES,
     VALENCE_TO_D_ELECTRONS,
     ParameterSet,
     square_pyramid_cf,
@@ -59,7 +60,8 @@ def _square_pyramid_defaults(ten_dq: float) -> dict[str, float]:
 #: Oh: 10Dq 1.0 (Fe2+) and 1.4 eV (Fe3+) put the Fe2+ feature at +2.7 eV and the
 #: Fe3+ pre-peak at -1.5 eV from the L3 maximum (PHYSICS.md, van Aken et al. 1998);
 #: Td: about 4/9 of Oh, negative; D4h: a moderate elongation; C4v: square pyramid
-#: with e_pi / e_sigma = 0.2 (see ``multiplet.square_pyramid_cf``).
+#: with e_pi / e_sigma = 0.2 (see ``multiplet.square_pyramid_cf``); D2d: the Td
+#: field with the D4h defaults' distortion.
 DEFAULT_PARAMETERS: dict[tuple[int, str], dict[str, float]] = {
     (2, "Oh"): {"ten_dq": 1.0, "ds": 0.0, "dt": 0.0},
     (3, "Oh"): {"ten_dq": 1.4, "ds": 0.0, "dt": 0.0},
@@ -69,6 +71,8 @@ DEFAULT_PARAMETERS: dict[tuple[int, str], dict[str, float]] = {
     (3, "D4h"): {"ten_dq": 1.4, "ds": 0.1, "dt": 0.05},
     (2, "C4v"): _square_pyramid_defaults(1.0),
     (3, "C4v"): _square_pyramid_defaults(1.4),
+    (2, "D2d"): {"ten_dq": -0.5, "ds": 0.1, "dt": 0.05},
+    (3, "D2d"): {"ten_dq": -0.6, "ds": 0.1, "dt": 0.05},
 }
 #: Parameter spacing used to find the nearest library set (about one grid step).
 _DISTANCE_SCALE = {"ten_dq": 0.1, "ds": 0.1, "dt": 0.05, "slater_scale": 0.05}
@@ -164,10 +168,10 @@ def library_parameter_set(
     rows = lib.select(valence=valence, coordination=coordination)
     if rows.size == 0:
         raise ValueError(f"the library has no Fe{valence}+ {coordination} spectra")
-    if coordination == "Td" and ten_dq is not None and ten_dq > 0:
+    if coordination in TETRAHEDRAL_SITES and ten_dq is not None and ten_dq > 0:
         raise ValueError(
             f"ten_dq={ten_dq} is positive, but the tetrahedral field has e below t2: "
-            f"pass a negative 10Dq for Td (e.g. ten_dq=-{ten_dq})"
+            f"pass a negative 10Dq for {coordination} (e.g. ten_dq=-{ten_dq})"
         )
     defaults = DEFAULT_PARAMETERS[(valence, coordination)]
     wanted = {
@@ -386,13 +390,14 @@ def reference_spectrum(
     valence
         Fe oxidation state, 2 or 3.
     coordination
-        "Oh", "Td", "D4h" (distorted octahedron) or "C4v" (square pyramid).
+        "Oh", "Td", "D4h" (distorted octahedron), "C4v" (square pyramid) or
+        "D2d" (distorted tetrahedron).
     energy
         Energy axis, eV, increasing (uniform or not).
     ten_dq, ds, dt, slater_scale
         Crystal-field parameters (eV) and Slater scaling, matched to the nearest
         library set (:func:`library_parameter_set`); None takes
-        :data:`DEFAULT_PARAMETERS`. Td has a negative 10Dq.
+        :data:`DEFAULT_PARAMETERS`. Td and D2d have a negative 10Dq.
     fwhm_l3, fwhm_l2
         Lorentzian core-hole widths, FWHM eV.
     resolution

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperspy_fe_ml.library.multiplet import TETRAHEDRAL_SITES
 from hyperspy_fe_ml.library.reference import DRAW_RANGES
 from hyperspy_fe_ml.model import OUTPUTS
 
@@ -340,7 +341,7 @@ def draw_mixtures(
         )
         valence[used, k] = table["valence"][rows]
         coordination_number[used, k] = table["coordination_number"][rows]
-        tetrahedral[used, k] = table["coordination"][rows] == "Td"
+        tetrahedral[used, k] = np.isin(table["coordination"][rows], TETRAHEDRAL_SITES)
     targets = mixture_labels(weights, valence, coordination_number, tetrahedral)
     info = {
         "n_components": n_components,

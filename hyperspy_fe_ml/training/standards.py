@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperspy_fe_ml.library.multiplet import TETRAHEDRAL_SITES
 from hyperspy_fe_ml.model import FeStateModel
 
 __all__ = [
@@ -362,7 +363,7 @@ def standard_mixtures(
             weight = rest[use] * part[use]
             spectra[rows[use]] += weight[:, None] * y
             valence = table["valence"][ids].astype(float)
-            td = (table["coordination"][ids] == "Td").astype(float)
+            td = np.isin(table["coordination"][ids], TETRAHEDRAL_SITES).astype(float)
             labels = np.stack(
                 [
                     valence,
