@@ -99,6 +99,35 @@ def test_mixtures_follow_their_components():
     )
 
 
+def test_distorted_tetrahedra_are_labelled_tetrahedral(tmp_path):
+    # A library with a D2d set (as docs/scripts/distorted_tetrahedra_library.py
+    # writes): its spectra are training targets with Td fraction 1 and CN 4.
+    from hyperspy_fe_ml.library.multiplet import ParameterSet
+    from hyperspy_fe_ml.library.shipped import save_library
+
+    lib = load_library()
+    oh = int(lib.select(valence=3, coordination="Oh")[0])
+    td = int(lib.select(valence=3, coordination="Td")[0])
+    distorted = ParameterSet(3, "D2d", lib.parameter_set(td).ten_dq, ds=0.1, dt=0.05)
+    sets = [lib.parameter_set(oh), distorted]
+    path = save_library(
+        tmp_path / "d2d.npz",
+        sets,
+        [lib.sticks(oh), lib.sticks(td)],
+        dict(lib.generator),
+        lib.edrixs_version,
+    )
+    settings = DatasetSettings(
+        library=str(path), component_probabilities=(1.0, 0.0, 0.0), augment=False
+    )
+    rng = np.random.default_rng(1)
+    _, targets, info = draw_mixtures(40, ENERGY, np.array([0, 1]), rng, settings)
+    d2d = info["main_set"] == 1
+    assert 0 < d2d.sum() < 40
+    np.testing.assert_array_equal(targets[:, 2], d2d.astype(float))
+    np.testing.assert_array_equal(targets[:, 3], np.where(d2d, 4.0, 6.0))
+
+
 def test_white_line_intensity_follows_the_number_of_holes():
     rng = np.random.default_rng(1)
     settings = DatasetSettings(component_probabilities=(1.0, 0.0, 0.0), step=(0, 0))
