@@ -278,6 +278,7 @@ FLAG_COLOURS: dict[int, str] = {
     1024: "#fee440",  # spike or glitch
     2048: "#8d99ae",  # metallic iron
     4096: "#ff006e",  # low-spin or Fe4+
+    8192: "#a8dadc",  # mostly Fe2+: site symmetry not resolved
 }
 
 

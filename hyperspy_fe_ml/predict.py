@@ -47,6 +47,7 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     BACKGROUND_MEAN,
     BACKGROUND_POWER_LAW,
     FLAG_BACKGROUND_FALLBACK,
+    FLAG_FE2_SITE_UNRESOLVED,
     FLAG_METALLIC,
     FLAG_NAMES,
     FLAG_NO_EDGE,
@@ -82,6 +83,7 @@ from hyperspy_fe_ml.signal_tools import (
     progressbar_wanted,
     typical_spectrum,
 )
+from hyperspy_fe_ml.site_resolution import widen_for_unresolved_fe2_sites
 from hyperspy_fe_ml.state_detector import (
     OUTPUT_NAMES,
     StateDetector,
@@ -419,7 +421,10 @@ def read_inputs(
     (no edge when its amplitude is not above the noise; misfit and spike tests),
     the ensemble with its feature-space score, the state heads' fractions
     (metallic, low-spin or Fe4+; :func:`foreign_state_test`); each failed test
-    sets its bit and :data:`FLAG_OUT_OF_DISTRIBUTION`.
+    sets its bit and :data:`FLAG_OUT_OF_DISTRIBUTION`. Mostly-Fe2+ pixels get
+    wider site uncertainties and the information bit
+    :data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_FE2_SITE_UNRESOLVED`
+    (:mod:`hyperspy_fe_ml.site_resolution`).
 
     Parameters
     ----------
@@ -483,6 +488,7 @@ def read_inputs(
         failed_tests.append((bit, scored & failed))
     for bit, failed in failed_tests:
         flags[failed] |= bit | FLAG_OUT_OF_DISTRIBUTION
+    flags[widen_for_unresolved_fe2_sites(p) & scored] |= FLAG_FE2_SITE_UNRESOLVED
     columns = {**p, **tests, **foreign, "l3_centroid": centroid}
     return columns, flags
 

@@ -44,6 +44,10 @@ FLAG_OOD_RECONSTRUCTION = 512
 FLAG_OOD_SPIKE = 1024
 FLAG_METALLIC = 2048
 FLAG_UNLISTED = 4096
+#: Information: the iron is mostly Fe2+, whose site symmetry the L2,3 shape does not
+#: resolve (:mod:`hyperspy_fe_ml.site_resolution`); the site outputs' standard
+#: deviations are widened, the values kept.
+FLAG_FE2_SITE_UNRESOLVED = 8192
 #: Flags that make a pixel unreadable.
 FLAGS_UNREADABLE = (
     FLAG_NOT_FINITE | FLAG_EMPTY | FLAG_NEGATIVE | FLAG_SATURATED | FLAG_NO_EDGE
@@ -66,6 +70,8 @@ FLAG_NAMES: dict[int, str] = {
     "does not apply",
     FLAG_UNLISTED: "low-spin or Fe4+ iron (outside the multiplet library); the "
     "valence model does not apply",
+    FLAG_FE2_SITE_UNRESOLVED: "mostly Fe2+: tetrahedral fraction not resolved by "
+    "the L2,3 shape (wide uncertainty)",
 }
 
 #: Background of each pixel: the pre-edge mean (the background was removed

@@ -18,6 +18,7 @@ import numpy as np
 from hyperspy_fe_ml.fileio import atomic_write
 from hyperspy_fe_ml.kernels.model_inputs import (
     FLAG_BACKGROUND_FALLBACK,
+    FLAG_FE2_SITE_UNRESOLVED,
     FLAG_NAMES,
     FLAG_OUT_OF_DISTRIBUTION,
     FLAG_PARTIAL_WINDOW,
@@ -757,6 +758,7 @@ def _flag_words(flags: int) -> str:
         FLAG_BACKGROUND_FALLBACK: "background fallback",
         FLAG_OUT_OF_DISTRIBUTION: "out of distribution",
         FLAG_PARTIAL_WINDOW: "partial window",
+        FLAG_FE2_SITE_UNRESOLVED: "Fe2+ site unresolved",
     }
     named = [w for bit, w in words.items() if flags & bit]
     named += [FLAG_NAMES[b] for b in FLAG_NAMES if flags & b and b not in words]
