@@ -19,8 +19,8 @@ import argparse
 from concurrent.futures import ProcessPoolExecutor
 
 from hyperspy_fe_ml.library.generate import simulate_batch
-from hyperspy_fe_ml.library.multiplet import ParameterSet, edrixs_version
-from hyperspy_fe_ml.library.shipped import load_library, save_library
+from hyperspy_fe_ml.library.multiplet import ParameterSet
+from hyperspy_fe_ml.library.shipped import extend_library, load_library
 
 TEN_DQ = {2: (-0.3, -0.5, -0.7), 3: (-0.4, -0.6, -0.8, -1.0)}
 DS = (-0.2, -0.1, 0.1, 0.2)
@@ -51,19 +51,7 @@ def main() -> None:
         results = list(pool.map(simulate_batch, chunks))
     sticks = [results[i % args.workers][i // args.workers] for i in range(len(sets))]
     base = load_library()
-    generator = dict(base.generator)
-    generator["refined"] = {
-        "base_sets": len(base),
-        "new_sets": len(sets),
-        "new_sets_edrixs_version": edrixs_version(),
-    }
-    save_library(
-        args.output,
-        [base.parameter_set(i) for i in range(len(base))] + sets,
-        [base.sticks(i) for i in range(len(base))] + sticks,
-        generator,
-        base.edrixs_version,
-    )
+    extend_library(base, sets, sticks, args.output)
     print(f"wrote {args.output}: {len(base)} + {len(sets)} sets")
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "LIBRARY_FILENAME",
     "SCHEMA_VERSION",
     "MultipletLibrary",
+    "extend_library",
     "library_for",
     "load_library",
     "shipped_library_path",
@@ -182,6 +183,42 @@ def save_library(
     with atomic_write(path) as handle:
         np.savez_compressed(handle, **arrays)
     return path
+
+
+def extend_library(
+    base: MultipletLibrary,
+    sets: list[ParameterSet],
+    sticks: list[StickSpectrum],
+    path: str | Path,
+) -> Path:
+    """Write ``base`` with ``sets`` (and their ``sticks``) appended.
+
+    The ids of the base sets keep their meaning; the generator record notes how
+    many sets were added and with which edrixs (``"refined"``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> lib = load_library()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = extend_library(
+    ...         lib, [lib.parameter_set(0)], [lib.sticks(0)], f"{folder}/x.npz"
+    ...     )
+    ...     extended = read_library(path)
+    >>> len(extended) == len(lib) + 1, extended.generator["refined"]["new_sets"]
+    (True, 1)
+    """
+    from hyperspy_fe_ml.library.multiplet import edrixs_version
+
+    params = [base.parameter_set(i) for i in range(len(base))] + list(sets)
+    all_sticks = [base.sticks(i) for i in range(len(base))] + list(sticks)
+    generator = dict(base.generator)
+    generator["refined"] = {
+        "base_sets": len(base),
+        "new_sets": len(sets),
+        "new_sets_edrixs_version": edrixs_version(),
+    }
+    return save_library(path, params, all_sticks, generator, base.edrixs_version)
 
 
 def read_library(path: str | Path) -> MultipletLibrary:

@@ -200,21 +200,6 @@ def _compute_sets(sets: list[Any], folder: Path, show_progressbar: bool) -> list
     return out
 
 
-def _extend_library(base: Any, sets: list[Any], sticks: list[Any], path: Path) -> Path:
-    from hyperspy_fe_ml.library.multiplet import edrixs_version
-    from hyperspy_fe_ml.library.shipped import save_library
-
-    params = [base.parameter_set(i) for i in range(len(base))] + list(sets)
-    all_sticks = [base.sticks(i) for i in range(len(base))] + list(sticks)
-    generator = dict(base.generator)
-    generator["refined"] = {
-        "base_sets": len(base),
-        "new_sets": len(sets),
-        "new_sets_edrixs_version": edrixs_version(),
-    }
-    return save_library(path, params, all_sticks, generator, base.edrixs_version)
-
-
 def refine(
     standards: str | os.PathLike,
     output: str | os.PathLike,
@@ -254,7 +239,7 @@ def refine(
     """
     from hyperspy_fe_ml.library.match import propose_parameter_sets
     from hyperspy_fe_ml.library.multiplet import ParameterSet
-    from hyperspy_fe_ml.library.shipped import library_for
+    from hyperspy_fe_ml.library.shipped import extend_library, library_for
 
     standards = Path(standards)
     out = Path(output)
@@ -278,7 +263,7 @@ def refine(
     library_path = out / "library.npz"
     if not library_path.is_file():
         sticks = _compute_sets(sets, out / "sets", show_progressbar)
-        _extend_library(base, sets, sticks, library_path)
+        extend_library(base, sets, sticks, library_path)
     log(f"extend: {library_path} ({len(base) + len(sets)} sets)")
 
     step = out / "matches_after.json"
