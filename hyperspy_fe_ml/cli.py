@@ -446,6 +446,34 @@ def _refine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_uncertainty(args: argparse.Namespace) -> int:
+    from hyperspy_fe_ml.model import FeStateModel, load_default_model
+    from hyperspy_fe_ml.training.uncertainty import (
+        calibrate_on_standards,
+        uncertainty_table,
+    )
+
+    _standards_folder_or_exit(args.standards)
+    if not 0.5 <= args.coverage < 1:
+        raise CommandLineError(
+            f"--coverage {args.coverage:g}: give the nominal coverage of the "
+            "intervals as a fraction, from 0.5 to below 1 (default 0.9)"
+        )
+    try:
+        if args.model is None:
+            model = load_default_model()
+        else:
+            model = FeStateModel.load(args.model)
+        calibrated, report = calibrate_on_standards(
+            model, args.standards, coverage=args.coverage
+        )
+    except ValueError as error:
+        raise CommandLineError(str(error)) from None
+    print("\n".join(uncertainty_table(report)))
+    print(f"wrote {calibrated.save(args.output)} (arrays unchanged)")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from hyperspy_fe_ml.training.report import evaluate_model
 
@@ -698,6 +726,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=_evaluate)
+
+    calibrate = add_command(
+        "calibrate-uncertainty",
+        help="calibrate a model's uncertainty on measured spectra against standards",
+        description=(
+            "Hand every labelled standard of a folder to predict_fe_state with the "
+            "model's simulation-calibrated uncertainties, set the standard deviation "
+            "per output that measured spectra add (split-conformal: the 90 %% "
+            "intervals then hold the labels of 90 %% of them), measure it "
+            "leave-one-compound-out and write the model with it. Use standards the "
+            "model never trained on."
+        ),
+    )
+    calibrate.add_argument(
+        "--standards", required=True, help="folder of labelled measured standards"
+    )
+    calibrate.add_argument(
+        "--model", default=None, help="model .json (default: the shipped model)"
+    )
+    calibrate.add_argument(
+        "-o", "--output", required=True, help="the calibrated model's .json"
+    )
+    calibrate.add_argument(
+        "--coverage",
+        type=float,
+        default=0.9,
+        help="nominal coverage of the intervals",
+    )
+    calibrate.set_defaults(func=_calibrate_uncertainty)
 
     from hyperspy_fe_ml.library.generate import add_simulate_command
 

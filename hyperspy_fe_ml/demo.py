@@ -101,7 +101,8 @@ def run_demo(
     lazy.data = lazy.data.rechunk((16, 16, -1))
 
     start = time.perf_counter()
-    maps = lazy.predict_fe_state(show_progressbar=show_progressbar)
+    # Simulated from the model's own library: no simulation-to-experiment term.
+    maps = lazy.predict_fe_state(measured=False, show_progressbar=show_progressbar)
     setup = time.perf_counter() - start  # checks, graph; numba compiles on a first run
     start = time.perf_counter()
     maps = maps.compute(show_progressbar=show_progressbar)

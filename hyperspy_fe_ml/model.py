@@ -13,7 +13,6 @@ normalised to unit white-line integral, i.e. the output of
 """
 
 import hashlib
-import io
 import json
 import math
 import re
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperspy_fe_ml.fileio import atomic_write, read_npz
+from hyperspy_fe_ml.fileio import atomic_write, npz_bytes, read_npz
 
 #: What the model predicts, in the order of its output columns.
 OUTPUTS: tuple[str, ...] = (
@@ -72,7 +71,7 @@ NORMALISATION_SPAN_EV = (-3.5, 13.5)
 DEFAULT_MODEL_FILE = "fe_state_model.json"
 #: SHA-256 of the shipped model's arrays, pinned here: a changed file is refused.
 DEFAULT_MODEL_SHA256 = (
-    "42b522d7afa00f6ebb6f4497c0df2a726c113b74a444a38c540a935371c9cf06"
+    "0d91743cb004cfc96fe9ea129e4080351a3958e85d9d3e57ad29c5b3c03dc05b"
 )
 
 
@@ -205,6 +204,12 @@ class FeStateModel:
         answer).
     ood_threshold
         Out-of-distribution score above which a spectrum is flagged.
+    measured_std
+        Standard deviation per output (order :data:`OUTPUTS`) that the model's
+        simulation-calibrated one misses on measured spectra — the gap between
+        simulation and experiment, calibrated on labelled measured standards
+        (:mod:`hyperspy_fe_ml.training.measured_uncertainty`). Maps of measured
+        spectra add it in quadrature; zeros (no such calibration) add nothing.
     info
         Provenance: training data, settings, versions, metrics (JSON-serialisable).
     absolute_energy
@@ -229,6 +234,12 @@ class FeStateModel:
     ood_threshold: float
     info: dict[str, Any] = field(default_factory=dict)
     absolute_energy: bool = False
+    measured_std: np.ndarray = field(default_factory=lambda: np.zeros(len(OUTPUTS)))
+
+    def measured_std_by_output(self) -> dict[str, float]:
+        """:attr:`measured_std` by output name (zeros: not calibrated)."""
+        values = np.broadcast_to(np.asarray(self.measured_std, float), len(OUTPUTS))
+        return {name: float(v) for name, v in zip(OUTPUTS, values, strict=True)}
 
     @property
     def n_channels(self) -> int:
@@ -452,9 +463,7 @@ class FeStateModel:
         path = Path(path)
         npz, meta = path.with_suffix(".npz"), path.with_suffix(".json")
         npz.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **self._arrays())
-        payload = buffer.getvalue()
+        payload = npz_bytes(self._arrays())
         document = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -463,6 +472,7 @@ class FeStateModel:
             "n_members": len(self.members),
             "n_layers": len(self.members[0].weights) if self.members else 0,
             "ood_threshold": float(self.ood_threshold),
+            "measured_std": self.measured_std_by_output(),
             "arrays": npz.name,
             "arrays_sha256": hashlib.sha256(payload).hexdigest(),
             "info": {k: v for k, v in self.info.items() if k != "arrays_sha256"},
@@ -558,6 +568,7 @@ class FeStateModel:
             ood_threshold=fields["ood_threshold"],
             info={**fields["info"], "arrays_sha256": actual},
             absolute_energy=fields["absolute_energy"],
+            measured_std=fields["measured_std"],
         )
 
 
@@ -716,6 +727,17 @@ def _model_document_fields(
             f"{meta}: 'ood_threshold' must be a finite number, got {threshold!r}. "
             + fix
         )
+    measured = document.get("measured_std", dict.fromkeys(OUTPUTS, 0.0))
+    values = measured.values() if isinstance(measured, dict) else ()
+    if (
+        not isinstance(measured, dict)
+        or set(measured) != set(OUTPUTS)
+        or not all(type(v) in (int, float) and 0 <= v < math.inf for v in values)
+    ):
+        raise ModelFileError(
+            f"{meta}: 'measured_std' must map each of {list(OUTPUTS)} to a finite "
+            f"standard deviation >= 0, got {measured!r}. " + fix
+        )
     info = document.get("info", {})
     if not isinstance(info, dict):
         raise ModelFileError(f"{meta}: 'info' must be a JSON object. " + fix)
@@ -731,6 +753,7 @@ def _model_document_fields(
         "sha256": expected,
         "ood_threshold": float(threshold),
         "info": info,
+        "measured_std": np.array([float(measured[name]) for name in OUTPUTS]),
         **counts,
     }
 

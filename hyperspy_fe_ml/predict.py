@@ -60,6 +60,7 @@ from hyperspy_fe_ml.kernels.model_inputs import (
     prepare_model_inputs,
 )
 from hyperspy_fe_ml.maps import FeStateMaps, map_builder
+from hyperspy_fe_ml.measured_uncertainty import add_measured_std
 from hyperspy_fe_ml.model import (
     L3_ALIGN_EV,
     L3_CENTROID_HALF_WIDTH_EV,
@@ -155,6 +156,9 @@ class PredictionPlan:
         How far the typical spectrum's L3 maximum is from where it lies for the
         Fe3+ fraction its shape shows, eV (NaN: no edge found); warned about
         beyond 3 eV.
+    measured
+        Whether the spectra are measured: their standard deviations then include
+        the model's simulation-to-experiment term (``model.measured_std``).
     """
 
     pre_edge: tuple[float, float]
@@ -165,6 +169,7 @@ class PredictionPlan:
     axis_offset: float
     energy_calibrated: bool
     energy_offset: float
+    measured: bool = True
 
 
 def predict_fe_state(
@@ -175,16 +180,23 @@ def predict_fe_state(
     pre_edge: tuple[float, float] | None = None,
     saturation: float | None = None,
     energy_calibrated: bool = False,
+    measured: bool = True,
     show_progressbar: bool | None = None,
     lazy_output: bool | None = None,
 ) -> FeStateMaps:
     """Per-pixel Fe state of an Fe L2,3 signal; see ``FeL23Signal.predict_fe_state``."""
     check_data(signal)
     model = _resolve_model(model)
+    if not isinstance(measured, bool | np.bool_):
+        raise TypeError(
+            f"`measured` must be True (measured spectra, the default) or False "
+            f"(spectra simulated from the model's library); got {measured!r}."
+        )
     energy = np.asarray(signal.axes_manager.signal_axes[0].axis, dtype=np.float64)
     plan, typical = _plan(
         signal, model, background_removed, pre_edge, saturation, energy_calibrated
     )
+    plan = replace(plan, measured=bool(measured))
     blocks = as_spectrum_blocks(signal.data)
     n_maps = len(_FLOAT_MAPS)
     detectors = _detectors_for(model)
@@ -360,7 +372,9 @@ def _predict_block(
     inputs, norm2, centroid, edge_snr, flags = _read(
         energy, spectra, model, plan, model.input_mean, model.input_scale
     )
-    columns, flags = read_inputs(model, inputs, norm2, centroid, flags, detectors)
+    columns, flags = read_inputs(
+        model, inputs, norm2, centroid, flags, detectors, measured=plan.measured
+    )
     out = np.empty((spectra.shape[0], len(MAP_QUANTITIES)), dtype=np.float32)
     columns["edge_snr"] = edge_snr
     for k, name in enumerate(_FLOAT_MAPS):
@@ -413,6 +427,8 @@ def read_inputs(
     centroid: np.ndarray,
     flags: np.ndarray,
     detectors: tuple[StateDetector, ...] = (),
+    *,
+    measured: bool = True,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Predictions and every out-of-distribution test for standardised inputs.
 
@@ -424,7 +440,9 @@ def read_inputs(
     sets its bit and :data:`FLAG_OUT_OF_DISTRIBUTION`. Mostly-Fe2+ pixels get
     wider site uncertainties and the information bit
     :data:`~hyperspy_fe_ml.kernels.model_inputs.FLAG_FE2_SITE_UNRESOLVED`
-    (:mod:`hyperspy_fe_ml.site_resolution`).
+    (:mod:`hyperspy_fe_ml.site_resolution`). For measured spectra every standard
+    deviation then gets the model's simulation-to-experiment term
+    (:attr:`~hyperspy_fe_ml.model.FeStateModel.measured_std`) in quadrature.
 
     Parameters
     ----------
@@ -438,6 +456,10 @@ def read_inputs(
         Heads for the states the valence model cannot read
         (:func:`~hyperspy_fe_ml.state_detector.load_default_detectors`); their
         fractions not given are NaN and never flagged.
+    measured
+        Whether the spectra are measured (add ``model.measured_std``) or
+        simulated from the model's library (the simulation-calibrated
+        uncertainties only).
 
     Returns
     -------
@@ -489,6 +511,8 @@ def read_inputs(
     for bit, failed in failed_tests:
         flags[failed] |= bit | FLAG_OUT_OF_DISTRIBUTION
     flags[widen_for_unresolved_fe2_sites(p) & scored] |= FLAG_FE2_SITE_UNRESOLVED
+    if measured:
+        add_measured_std(p, model.measured_std)
     columns = {**p, **tests, **foreign, "l3_centroid": centroid}
     return columns, flags
 
@@ -638,8 +662,10 @@ def _energy_offset(plan: PredictionPlan, typical: np.ndarray, func) -> float:
 
 
 def _model_key(model: FeStateModel) -> str:
-    """Identity of a model for Dask keys: its arrays' hash, or the object."""
-    return str((model.info or {}).get("arrays_sha256", id(model)))
+    """Identity of a model for Dask keys: its arrays' hash (or the object) and
+    the uncertainty it adds on measured spectra."""
+    arrays = (model.info or {}).get("arrays_sha256", id(model))
+    return f"{arrays}-{sorted(model.measured_std_by_output().items())}"
 
 
 def _model_provenance(model: FeStateModel) -> dict[str, Any]:
@@ -649,6 +675,7 @@ def _model_provenance(model: FeStateModel) -> dict[str, Any]:
         if key in info:
             keep[key] = info[key]
     keep["ood_threshold"] = float(model.ood_threshold)
+    keep["measured_std"] = model.measured_std_by_output()
     keep["members"] = len(model.members)
     keep["outputs"] = list(OUTPUTS)
     return keep

@@ -335,6 +335,7 @@ class FeL23Signal(EELSSpectrum):
         pre_edge: tuple[float, float] | None = None,
         saturation: float | None = None,
         energy_calibrated: bool = False,
+        measured: bool = True,
         show_progressbar: bool | None = None,
         lazy_output: bool | None = None,
     ):
@@ -386,6 +387,14 @@ class FeL23Signal(EELSSpectrum):
             depend on the absolute energy either way; a model trained with the
             absolute L3 energy as an input (``FitSettings(absolute_energy=True)``)
             is refused unless the axis is declared calibrated.
+        measured
+            Whether the spectra are measured (the default). The model's standard
+            deviations are calibrated on simulated spectra; for measured ones each
+            gets, in quadrature, the model's simulation-to-experiment term
+            (``model.measured_std``, calibrated on labelled measured standards by
+            ``fe-ml calibrate-uncertainty``; the shipped model's is in
+            ``docs/model_card.md``). ``False`` leaves it out, for spectra
+            simulated from the model's own library such as the demo's.
         show_progressbar
             Progress bar while computing; ``None`` uses HyperSpy's preference.
         lazy_output
@@ -436,6 +445,7 @@ class FeL23Signal(EELSSpectrum):
             pre_edge=pre_edge,
             saturation=saturation,
             energy_calibrated=energy_calibrated,
+            measured=measured,
             show_progressbar=show_progressbar,
             lazy_output=lazy_output,
         )

@@ -264,6 +264,7 @@ def evaluate_standards(
             "compound": standard.metadata.get("compound", standard.identifier),
             "nominal_valence": standard.valence,
             "nominal_td_fraction": standard.td_fraction,
+            "nominal_coordination_number": standard.coordination_number,
         }
         try:
             with warnings.catch_warnings(record=True) as caught:
