@@ -13,9 +13,7 @@ deviation per output, added in quadrature to every measured pixel's own:
 ``measured_std`` is calibrated the split-conformal way on labelled measured
 standards the model never trained on: each standard's score is the smallest extra
 standard deviation whose 90 % interval (±1.645 std) holds its label,
-
-    score = sqrt(max((|error| / 1.645)² − std_model², 0)),
-
+``score = sqrt(max((abs(error) / 1.645)**2 - std_model**2, 0))``,
 and ``measured_std`` is the ``ceil(0.9 (n + 1))``-th smallest of the ``n`` scores
 (Vovk et al., *Algorithmic Learning in a Random World*, 2005; Angelopoulos & Bates,
 arXiv:2107.07511): for a new measured spectrum exchangeable with the standards, its
@@ -91,8 +89,8 @@ def required_std(error: np.ndarray, std: np.ndarray, z: float = Z90) -> np.ndarr
     Returns
     -------
     numpy.ndarray
-        ``sqrt(max((|error| / z)² − std², 0))``: 0 where the interval already holds
-        the label.
+        ``sqrt(max((abs(error) / z)**2 - std**2, 0))``: 0 where the interval
+        already holds the label.
 
     Examples
     --------

@@ -25,6 +25,10 @@ from hyperspy_fe_ml.kernels.model_inputs import (
 )
 from hyperspy_fe_ml.model import OUTPUTS, Z90, FeStateModel
 from hyperspy_fe_ml.training.dataset import DatasetSettings, make_dataset
+from hyperspy_fe_ml.training.uncertainty import (
+    UncertaintyCalibration,
+    uncertainty_table,
+)
 
 #: Robustness sweeps: augmentation parameter pinned at each value in turn.
 ROBUSTNESS_SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
@@ -358,6 +362,7 @@ def model_card(
     energy_inputs: list[dict[str, Any]] | None = None,
     loco: list[dict[str, Any]] | None = None,
     ood: list[dict[str, Any]] | None = None,
+    measured_uncertainty: UncertaintyCalibration | None = None,
     inference_us: float,
     figure: str | None = None,
     command: str = "fe-ml evaluate",
@@ -397,7 +402,8 @@ def model_card(
         "resample (scikit-learn `MLPRegressor`, weights stored as plain arrays).",
         "- Uncertainty: ensemble spread, scaled by split-conformal calibration on "
         f"{info.get('n_calibration')} spectra from parameter sets held out of "
-        "training.",
+        "training; for measured spectra, plus in quadrature the term measured "
+        'spectra add (section "Uncertainty on measured spectra").',
         "- Out-of-distribution score: unexplained part and Mahalanobis length of the "
         "spectrum in the principal-component space; threshold at the "
         f"{100 * info.get('fit_settings', {}).get('ood_quantile', np.nan):.1f} % "
@@ -629,6 +635,7 @@ def model_card(
             "This model was trained on the simulated library only: none of these "
             "standards was used to train it.",
         ]
+    lines += _measured_uncertainty_section(model, measured_uncertainty)
     if loco:
         lines += _loco_section(loco, adaptation)
     lines += [
@@ -638,6 +645,44 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _measured_uncertainty_section(
+    model: FeStateModel, measured: UncertaintyCalibration | None
+) -> list[str]:
+    """The term the model adds on measured spectra, and what it gives."""
+    term = model.measured_std_by_output()
+    source = model.info.get("measured_uncertainty", {})
+    lines = [
+        "",
+        "## Uncertainty on measured spectra",
+        "",
+        "The standard deviations above include, in quadrature, a term per output "
+        "for what the simulation does not describe "
+        "(`hyperspy_fe_ml.measured_uncertainty`; left out with "
+        "`predict_fe_state(measured=False)` for simulated spectra): "
+        + ", ".join(f"{name} {value:.3f}" for name, value in term.items())
+        + (
+            f", calibrated split-conformally on {len(source.get('files', []))} "
+            f"labelled measured standards (`{source.get('standards')}`, "
+            "`fe-ml calibrate-uncertainty`)."
+            if source
+            else " (not calibrated: zeros)."
+        ),
+    ]
+    if measured is not None:
+        lines += [
+            "",
+            "Measured here on the standards above: the share of 90 % intervals "
+            "holding the label with the model's simulation-calibrated uncertainty "
+            "alone, and with the term calibrated on the other compounds only "
+            "(leave-one-compound-out: every spectrum of the held-out compound out "
+            "of its calibration), the honest figure for a compound the "
+            "calibration has not seen.",
+            "",
+            *uncertainty_table(measured),
+        ]
+    return lines
 
 
 def _td_right(got: float, want: float | None) -> bool | None:

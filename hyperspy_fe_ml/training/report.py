@@ -185,6 +185,12 @@ def evaluate_model(
 
         standards = find_standards_dir() or find_standards_dir(Path(__file__).parent)
     rows = evaluate_standards(model, standards) if standards else []
+    measured = None
+    if standards:
+        from hyperspy_fe_ml.training.uncertainty import calibrate_from_rows
+
+        bare = replace(model, measured_std=np.zeros_like(model.measured_std))
+        measured = calibrate_from_rows(evaluate_standards(bare, standards))
     loco = None
     if standards:
         loco = _leave_one_compound_out(
@@ -232,6 +238,7 @@ def evaluate_model(
         energy_inputs=energy_inputs,
         loco=loco,
         ood=ood,
+        measured_uncertainty=measured,
         inference_us=inference_time_per_spectrum(model, test[0][:2000]),
         figure=os.path.relpath(figure_path, card.parent),
         command="fe-ml " + " ".join(sys.argv[1:]),
