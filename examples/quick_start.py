@@ -66,8 +66,11 @@ print(s.check_fe_l23())
 # One call. The spectra can be raw counts or background-removed (decided from the
 # pre-edge, or say so with ``background_removed=True``); each one is preprocessed the
 # way the model was trained (background, resampling, normalisation, L3 alignment) and
-# predicted by the shipped model, block by block over Dask chunks.
-maps = s.predict_fe_state()
+# predicted by the shipped model, block by block over Dask chunks. These spectra are
+# simulated from the model's own library, so ``measured=False``: the uncertainty the
+# model adds for measured spectra (what the simulation misses; model card) is left
+# out. Leave the default (``measured=True``) for your own data.
+maps = s.predict_fe_state(measured=False)
 print(maps)
 
 # %%

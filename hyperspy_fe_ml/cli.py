@@ -392,7 +392,7 @@ def _adapt_to_standards(model, data, folder: str, settings):
         f"adapting to {len(standards)} standards of "
         f"{len(set(standards.groups))} compounds ({n} library spectra kept in view)"
     )
-    return adapt_model(
+    adapted = adapt_model(
         model,
         standards,
         data.train[0][:n],
@@ -401,6 +401,13 @@ def _adapt_to_standards(model, data, folder: str, settings):
         AdaptSettings(),
         dataset=settings.dataset,
     )
+    print(
+        "the adapted model adds no uncertainty for measured spectra yet: the "
+        "standards it learnt cannot calibrate it. Run `fe-ml calibrate-uncertainty "
+        "--standards OTHER_DIR` with standards it did not learn, or `fe-ml refine`, "
+        "which calibrates it leave-one-compound-out"
+    )
+    return adapted
 
 
 def _standards_folder_or_exit(folder: str) -> None:

@@ -193,6 +193,24 @@ def test_refine_runs_the_cycle_and_resumes(tmp_path, monkeypatch):
     loco = json.loads((out / "loco.json").read_text())
     assert {r["file"] for r in loco} == {"a.csv", "b.csv"}
     assert all(np.isfinite(r["loco_valence"]) for r in loco)
+    # The adapted model's uncertainty on measured spectra is calibrated on the
+    # held-out predictions: its intervals hold what they would have missed.
+    from hyperspy_fe_ml.measured_uncertainty import required_std
+    from hyperspy_fe_ml.training.uncertainty import calibrate_from_rows
+
+    final = FeStateModel.load(out / "model.json")
+    term = final.measured_std_by_output()["valence"]
+    scores = [
+        float(
+            required_std(
+                r["loco_valence"] - 2.0 - (r["file"] == "b.csv"), r["loco_valence_std"]
+            )
+        )
+        for r in loco
+    ]
+    assert term == pytest.approx(max(scores))  # two standards: the larger score
+    assert term == calibrate_from_rows(loco, prefix="loco_").measured_std["valence"]
+    assert final.info["measured_uncertainty"]["method"].startswith("leave-one")
     text = report.read_text()
     assert "leave-one-compound-out" in text and "a.csv" in text
     assert "## Recalibration" in text

@@ -5,6 +5,7 @@ spectra cannot ship with the tests); "measured-looking" ones carry a systematic
 feature the library lacks, so that the adaptation has something to learn.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,9 @@ def _measured_looking(folder: Path) -> None:
 
 def test_adaptation_learns_what_the_library_lacks(tmp_path, small_library_model):
     model, data = small_library_model
+    # A term calibrated for the model before adaptation does not carry over.
+    info = {**model.info, "measured_uncertainty": {"standards": "elsewhere"}}
+    model = replace(model, measured_std=np.full(4, 0.2), info=info)
     _measured_looking(tmp_path)
     std = load_training_standards(tmp_path, model)
     before = model.predict(std.spectra)["valence"]
@@ -148,6 +152,8 @@ def test_adaptation_learns_what_the_library_lacks(tmp_path, small_library_model)
     assert error_before > 0.25  # 0.36 here
     assert error_after < 0.5 * error_before  # 0.11 here
     assert adapted.info["adaptation"]["compounds"] == sorted(set(std.groups))
+    assert adapted.measured_std.tolist() == [0.0] * 4
+    assert "measured_uncertainty" not in adapted.info
     # The library is not forgotten: held-out library spectra stay close.
     x, y = data.calibration[0], data.calibration[1]
     base_rmse = np.sqrt(np.mean((model.predict(x)["valence"] - y[:, 0]) ** 2))

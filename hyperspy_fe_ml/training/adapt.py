@@ -223,6 +223,9 @@ def adapt_model(
         )
     info = dict(model.info or {})
     info.pop("arrays_sha256", None)
+    # The measured-spectrum term was calibrated for the model before adaptation,
+    # and the standards it was adapted to can no longer calibrate it.
+    info.pop("measured_uncertainty", None)
     info["adaptation"] = {
         "standards": list(standards.files),
         "compounds": sorted(set(standards.groups)),
@@ -230,7 +233,12 @@ def adapt_model(
         "n_library": int(len(library_spectra)),
         "n_standard_spectra": int(len(x_std)),
     }
-    return replace(model, members=tuple(members), info=info)
+    return replace(
+        model,
+        members=tuple(members),
+        info=info,
+        measured_std=np.zeros_like(model.measured_std),
+    )
 
 
 def leave_one_compound_out(

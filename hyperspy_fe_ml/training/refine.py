@@ -18,7 +18,10 @@ is never recomputed:
    library; then, unless switched off, **adapt** (``model.json``): that model
    adapted to the standards (:mod:`hyperspy_fe_ml.training.adapt`).
 6. **Validate** (``loco.json``): leave-one-compound-out, the adapted recipe
-   scored on each compound it did not see.
+   scored on each compound it did not see; the held-out predictions then
+   calibrate the final model's uncertainty on measured spectra
+   (:mod:`hyperspy_fe_ml.measured_uncertainty`; for a model that was not
+   adapted, its own predictions of the standards do).
 7. **Report** (``report.md``): per standard, the library misfit before and
    after, and the predictions of the shipped model, the refined model and its
    leave-one-compound-out fold.
@@ -326,6 +329,9 @@ def refine(
     if step.is_file():
         loco = _read_json(step)
         log(f"validate: leave-one-compound-out over {len(loco)} standards")
+    if loco:
+        model = _calibrate_uncertainty(model, loco, settings, standards, out)
+        log(f"uncertainty: {model.measured_std_by_output()}")
 
     from hyperspy_fe_ml.model import load_default_model
     from hyperspy_fe_ml.training.evaluate import evaluate_standards
@@ -340,6 +346,30 @@ def refine(
         handle.write(text.encode())
     log(f"report: {report}")
     return report
+
+
+def _calibrate_uncertainty(
+    model: Any,
+    loco: list[dict[str, Any]],
+    settings: RefineSettings,
+    standards: Path,
+    out: Path,
+) -> Any:
+    """The final model with its measured-spectrum term (saved): calibrated on the
+    held-out predictions of the leave-one-compound-out folds for an adapted model
+    (each standard read by a model not adapted to its compound), on the library
+    model's own predictions otherwise (it never saw the standards)."""
+    from hyperspy_fe_ml.training.uncertainty import (
+        calibrate_from_rows,
+        with_measured_std,
+    )
+
+    prefix = "loco_" if settings.adapt else ""
+    calibration = calibrate_from_rows(loco, prefix=prefix)
+    method = "leave-one-compound-out conformal" if prefix else "split-conformal"
+    model = with_measured_std(model, calibration, Path(standards).name, method)
+    model.save(out / ("model.json" if settings.adapt else "library_model.json"))
+    return model
 
 
 def _recalibrate(

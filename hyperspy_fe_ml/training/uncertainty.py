@@ -37,6 +37,7 @@ __all__ = [
     "calibrate_on_standards",
     "standard_labels",
     "uncertainty_table",
+    "with_measured_std",
 ]
 
 
@@ -66,10 +67,11 @@ class UncertaintyCalibration:
     summary: dict[str, dict[str, float]]
     rows: list[dict[str, Any]]
 
-    def as_info(self, source: str) -> dict[str, Any]:
+    def as_info(self, source: str, method: str = "split-conformal") -> dict[str, Any]:
         """JSON-ready provenance for ``model.info["measured_uncertainty"]``."""
         return {
             "standards": source,
+            "method": method,
             "files": sorted({str(r["file"]) for r in self.rows}),
             "coverage": self.coverage,
             "measured_std": self.measured_std,
@@ -103,7 +105,7 @@ def standard_labels(row: dict[str, Any]) -> dict[str, float | None]:
 
 
 def calibrate_from_rows(
-    rows: list[dict[str, Any]], coverage: float = 0.9
+    rows: list[dict[str, Any]], coverage: float = 0.9, *, prefix: str = ""
 ) -> UncertaintyCalibration:
     """The measured-spectrum term per output from predictions of labelled standards.
 
@@ -114,6 +116,12 @@ def calibrate_from_rows(
         model whose ``measured_std`` is zero; refused standards are skipped.
     coverage
         Nominal coverage of the intervals (0.9: the ±1.645 std the maps state).
+    prefix
+        Read the predictions ``<prefix><output>`` and ``<prefix><output>_std``:
+        ``"loco_"`` for the held-out predictions of
+        :func:`~hyperspy_fe_ml.training.adapt.leave_one_compound_out`, which
+        calibrate a model adapted to the same standards (each standard predicted
+        by a model that was not adapted to its compound).
 
     Returns
     -------
@@ -128,13 +136,14 @@ def calibrate_from_rows(
             for r in rows
             if "refused" not in r
             and standard_labels(r)[name] is not None
-            and np.isfinite(r.get(name, np.nan))
+            and np.isfinite(r.get(prefix + name, np.nan))
+            and np.isfinite(r.get(f"{prefix}{name}_std", np.nan))
         ]
         if not kept:
             measured[name] = 0.0
             continue
-        error = np.array([r[name] - label for r, label in kept])
-        std = np.array([r[f"{name}_std"] for r, _ in kept])
+        error = np.array([r[prefix + name] - label for r, label in kept])
+        std = np.array([r[f"{prefix}{name}_std"] for r, _ in kept])
         compounds = [compound_key(str(r["compound"])) for r, _ in kept]
         term = conformal_std(required_std(error, std), coverage)
         extra, held_loco = leave_one_compound_out_coverage(
@@ -157,7 +166,7 @@ def calibrate_from_rows(
                     "compound": r.get("compound"),
                     "output": name,
                     "label": float(label),
-                    "predicted": float(r[name]),
+                    "predicted": float(r[prefix + name]),
                     "std": float(s),
                     "loco_term": float(x),
                     "error": float(e),
@@ -218,12 +227,22 @@ def calibrate_on_standards(
             "the coordination)."
         )
     calibration = calibrate_from_rows(rows, coverage)
+    return with_measured_std(model, calibration, Path(directory).name), calibration
+
+
+def with_measured_std(
+    model: FeStateModel,
+    calibration: UncertaintyCalibration,
+    source: str,
+    method: str = "split-conformal",
+) -> FeStateModel:
+    """``model`` with the term of ``calibration`` and its provenance."""
     values = np.array([calibration.measured_std[name] for name in OUTPUTS])
     info = {
         **{k: v for k, v in model.info.items() if k != "measured_uncertainty"},
-        "measured_uncertainty": calibration.as_info(Path(directory).name),
+        "measured_uncertainty": calibration.as_info(source, method),
     }
-    return replace(model, measured_std=values, info=info), calibration
+    return replace(model, measured_std=values, info=info)
 
 
 def uncertainty_table(calibration: UncertaintyCalibration) -> list[str]:
