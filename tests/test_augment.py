@@ -495,3 +495,33 @@ def test_augment_batch_rejects_bad_input():
         ka.AugmentationSettings(spike_probability=1.5)
     # Lists (settings read back from JSON) are accepted as ranges.
     assert ka.AugmentationSettings(fwhm=[0.3, 0.9]).fwhm == (0.3, 0.9)
+
+
+@_variants(ka.exponential_tail)
+def test_exponential_tail_is_a_causal_exponential_of_the_given_length(fn):
+    rng = np.random.default_rng(3)
+    fine = np.arange(700.0, 740.0, 0.01)
+    edge = _gauss(fine, 709.5, 0.4)[None, :]
+    out = fn(fine, edge, np.array([0.4]))
+    # Area and a constant are kept; the first channel is held.
+    assert out.sum() == pytest.approx(edge.sum(), rel=1e-6)
+    flat = fn(E, np.full((1, E.size), 2.5), np.array([0.3]))
+    np.testing.assert_allclose(flat, 2.5)
+    # An exponentially modified Gaussian: mean moved by the decay length (less
+    # half a channel), variance grown by its square, tail towards higher loss only.
+    moved = _centroid(fine, out[0]) - _centroid(fine, edge[0])
+    assert moved == pytest.approx(0.4 - 0.005, abs=2e-3)
+
+    def variance(row):
+        return float(((fine - _centroid(fine, row)) ** 2 * row).sum() / row.sum())
+
+    assert variance(out[0]) - variance(edge[0]) == pytest.approx(0.4**2, rel=0.02)
+    below = fine < 708.0
+    assert np.all(out[0][below] <= edge[0][below] + 1e-12)
+    # No tail: a copy; on a non-uniform axis the same shape.
+    np.testing.assert_array_equal(
+        fn(E, edge[:, ::10][:, :300], np.array([0.0])), edge[:, ::10][:, :300]
+    )
+    axis = _nonuniform_axis(rng, 700.0, 740.0, 3000)
+    uneven = fn(axis, _gauss(axis, 709.5, 0.4)[None, :], np.array([0.4]))
+    np.testing.assert_allclose(uneven[0], np.interp(axis, fine, out[0]), atol=0.02)
