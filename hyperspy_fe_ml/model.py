@@ -208,7 +208,7 @@ class FeStateModel:
         Standard deviation per output (order :data:`OUTPUTS`) that the model's
         simulation-calibrated one misses on measured spectra — the gap between
         simulation and experiment, calibrated on labelled measured standards
-        (:mod:`hyperspy_fe_ml.training.measured_uncertainty`). Maps of measured
+        (:mod:`hyperspy_fe_ml.measured_uncertainty`). Maps of measured
         spectra add it in quadrature; zeros (no such calibration) add nothing.
     info
         Provenance: training data, settings, versions, metrics (JSON-serialisable).

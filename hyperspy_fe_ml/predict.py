@@ -458,8 +458,8 @@ def read_inputs(
         fractions not given are NaN and never flagged.
     measured
         Whether the spectra are measured (add ``model.measured_std``) or
-        simulated from the model's library (the simulation-calibrated
-        uncertainties only).
+        simulated from the model's library (leave it out; the Fe2+ site widening
+        applies either way).
 
     Returns
     -------
