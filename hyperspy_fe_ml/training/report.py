@@ -187,10 +187,12 @@ def evaluate_model(
     rows = evaluate_standards(model, standards) if standards else []
     measured = None
     if standards:
-        from hyperspy_fe_ml.training.uncertainty import calibrate_from_rows
+        from hyperspy_fe_ml.training.uncertainty import calibrate_on_standards
 
-        bare = replace(model, measured_std=np.zeros_like(model.measured_std))
-        measured = calibrate_from_rows(evaluate_standards(bare, standards))
+        try:
+            _, measured = calibrate_on_standards(model, standards)
+        except ValueError:  # no standard with a valence label: nothing to measure
+            measured = None
     loco = None
     if standards:
         loco = _leave_one_compound_out(

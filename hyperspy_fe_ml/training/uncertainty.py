@@ -129,13 +129,13 @@ def calibrate_from_rows(
     """
     from hyperspy_fe_ml.training.standards import compound_key
 
+    read = [(r, standard_labels(r)) for r in rows if "refused" not in r]
     measured, summary, table = {}, {}, []
     for name in OUTPUTS:
         kept = [
-            (r, standard_labels(r)[name])
-            for r in rows
-            if "refused" not in r
-            and standard_labels(r)[name] is not None
+            (r, labels[name])
+            for r, labels in read
+            if labels[name] is not None
             and np.isfinite(r.get(prefix + name, np.nan))
             and np.isfinite(r.get(f"{prefix}{name}_std", np.nan))
         ]
