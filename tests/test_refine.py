@@ -72,6 +72,63 @@ def test_match_of_a_mixture_gives_its_labels(bank, first, second, valence, td):
     assert match.td_fraction == pytest.approx(td, abs=0.2)
 
 
+def test_label_cost_is_zero_for_true_labels_and_large_for_false_ones(bank):
+    # Fe3+ Oh + Fe3+ Td, half each: valence 3, Td share 0.5.
+    kw = {"fwhm_l3": 0.8, "fwhm_l2": 2.0, "resolution": 0.9, "step": 0.078}
+    y = sum(
+        0.5 * broaden_library([_row(*site, 0.8)], GRID, **kw)
+        for site in ((3, "Oh", 1.5), (3, "Td", -0.6))
+    )
+    aligned = align_on_l3(GRID, y)[1][0]
+    free = match_spectrum(aligned, bank)
+    assert free.label_cost == {}
+    true = match_spectrum(aligned, bank, valence=3.0, td_fraction=0.5)
+    assert set(true.label_cost) == {"valence", "td_fraction", "both"}
+    assert max(true.label_cost.values()) < 0.002  # of the maximum
+    # Held at Fe2+, the mixture cannot give an Fe3+ spectrum: the physics
+    # contradicts that label by more than 2 % of the maximum.
+    false = match_spectrum(aligned, bank, valence=2.0, td_fraction=0.5)
+    assert false.label_cost["valence"] > 0.02
+    assert false.label_cost["both"] >= false.label_cost["valence"] - 1e-9
+    assert false.label_cost["td_fraction"] < 0.002
+    # Every other field is the free match's: the labels only add the costs.
+    assert false.valence == free.valence
+    assert false.mixture_residual == free.mixture_residual
+    # A pure Fe3+ Td spectrum at fine widths, held octahedral: the library's own
+    # Td signature, about 1 % of the maximum (the Fe3+ Oh/Td half-and-half
+    # mixture above is mimicked by octahedral-type sets to 0.05 %).
+    kw_fine = {"fwhm_l3": 0.4, "fwhm_l2": 2.0, "resolution": 0.3, "step": 0.078}
+    td = broaden_library([_row(3, "Td", -0.6, 0.8)], GRID, **kw_fine)
+    td_aligned = align_on_l3(GRID, td)[1][0]
+    held_oh = match_spectrum(td_aligned, bank, td_fraction=0.0)
+    assert set(held_oh.label_cost) == {"td_fraction"}
+    assert held_oh.label_cost["td_fraction"] > 0.005
+    assert (
+        match_spectrum(td_aligned, bank, td_fraction=1.0).label_cost["td_fraction"]
+        < 0.001
+    )
+
+
+def test_held_labels_are_met_by_the_mixture_shares(bank):
+    from hyperspy_fe_ml.library.match import (
+        MATCH_WINDOW_EV,
+        _label_constraints,
+        _mixture,
+    )
+
+    kw = {"fwhm_l3": 0.8, "fwhm_l2": 2.0, "resolution": 0.9, "step": 0.078}
+    y = broaden_library([_row(2, "Oh", 1.0, 0.8)], GRID, **kw)
+    aligned = align_on_l3(GRID, y)[1][0]
+    inside = (GRID >= MATCH_WINDOW_EV[0]) & (GRID <= MATCH_WINDOW_EV[1])
+    best = int(np.flatnonzero((bank.fwhm_l3 == 0.8) & (bank.resolution == 0.9))[0])
+    rows = _label_constraints(bank, 2.6, 0.3)["both"]
+    shares, _ = _mixture(aligned, bank, best, inside, rows)
+    w = shares / shares.sum()
+    assert w @ bank.valence == pytest.approx(2.6, abs=0.005)
+    assert w @ bank.tetrahedral == pytest.approx(0.3, abs=0.005)
+    assert _label_constraints(bank, None, float("nan")) == {}
+
+
 def _match_at(row: int, residual: float = 0.03) -> LibraryMatch:
     lib = load_library()
     group = f"{int(lib.table['valence'][row])}{lib.table['coordination'][row]}"
@@ -214,6 +271,12 @@ def test_refine_runs_the_cycle_and_resumes(tmp_path, monkeypatch):
     text = report.read_text()
     assert "leave-one-compound-out" in text and "a.csv" in text
     assert "## Recalibration" in text
+    # Verify: library spectra with their true labels cost the mixture nothing.
+    before = json.loads((out / "matches_before.json").read_text())
+    for row in before:
+        assert set(row["label_cost"]) == {"valence", "td_fraction", "both"}
+        assert 0.0 <= max(row["label_cost"].values()) < 0.005
+    assert "label cost: valence / Td" in text
 
     # A second run finds every step on disk: nothing is simulated or trained.
     def fail(*args, **kwargs):

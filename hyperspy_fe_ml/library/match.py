@@ -7,9 +7,11 @@ measured spectrum, read the same way, is compared with every candidate over the
 white lines: the best candidate of each class (valence × site symmetry), their
 RMS residuals, and a non-negative least-squares mixture of the class winners,
 whose Fe-weighted labels are the library's own estimate of the valence and the
-tetrahedral fraction. Where the best candidates sit at an edge of the library's
-parameter grid, :func:`propose_parameter_sets` asks for sets beyond it; where
-they sit inside, for sets between the grid points around them.
+tetrahedral fraction. Given a standard's nominal labels, the same mixture with
+those labels imposed says which label the physics contradicts and by how much
+(:attr:`LibraryMatch.label_cost`). Where the best candidates sit at an edge of
+the library's parameter grid, :func:`propose_parameter_sets` asks for sets beyond
+it; where they sit inside, for sets between the grid points around them.
 """
 
 from __future__ import annotations
@@ -162,6 +164,14 @@ class LibraryMatch:
         RMS residual of that mixture.
     valence, td_fraction
         Fe-weighted labels of the mixture.
+    label_cost
+        For each nominal label passed to :func:`match_spectrum` (``"valence"``,
+        ``"td_fraction"``, and ``"both"`` when both are), how much larger the RMS
+        residual of the best mixture gets (fraction of the maximum) when its
+        Fe-weighted label is held at the nominal value. Near zero: the library
+        explains the spectrum as well with the nominal label as with its own
+        reading, so the shape does not decide that label in this physics. Large:
+        the physics contradicts the label.
     """
 
     best_set: int
@@ -175,9 +185,16 @@ class LibraryMatch:
     mixture_residual: float = float("nan")
     valence: float = float("nan")
     td_fraction: float = float("nan")
+    label_cost: dict[str, float] = field(default_factory=dict)
 
 
-def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
+def match_spectrum(
+    aligned: np.ndarray,
+    bank: LibraryBank,
+    *,
+    valence: float | None = None,
+    td_fraction: float | None = None,
+) -> LibraryMatch:
     """Best library candidates, per class and as a mixture, for one spectrum.
 
     Parameters
@@ -187,6 +204,10 @@ def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
         :func:`~hyperspy_fe_ml.predict.model_input_spectra`).
     bank
         From :func:`library_bank`.
+    valence, td_fraction
+        Nominal labels of a standard, or None. Each one given is imposed on the
+        mixture in turn (and together) to measure
+        :attr:`LibraryMatch.label_cost`.
 
     Returns
     -------
@@ -219,8 +240,13 @@ def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
         b = int(k[np.nanargmin(rms[k])])
         group_residual[g] = float(rms[b])
         group_set[g] = int(bank.set_id[b])
-    shares, mix_rms = _mixture(np.asarray(aligned, np.float64), bank, best, inside)
+    aligned = np.asarray(aligned, np.float64)
+    shares, mix_rms = _mixture(aligned, bank, best, inside)
     mix_rms /= peak
+    label_cost = {}
+    for name, rows in _label_constraints(bank, valence, td_fraction).items():
+        _, rms_held = _mixture(aligned, bank, best, inside, rows)
+        label_cost[name] = max(rms_held / peak - mix_rms, 0.0)
     total = shares.sum()
     w = shares / total if total > 0 else shares
     by_group = {g: float(w[bank.group == g].sum()) for g in bank.groups}
@@ -236,6 +262,7 @@ def match_spectrum(aligned: np.ndarray, bank: LibraryBank) -> LibraryMatch:
         mixture_residual=mix_rms,
         valence=float(w @ bank.valence) if total > 0 else float("nan"),
         td_fraction=float(w @ bank.tetrahedral) if total > 0 else float("nan"),
+        label_cost=label_cost,
     )
 
 
@@ -249,12 +276,40 @@ UNEXPLAINED_RESIDUAL = 0.08
 MIXTURE_SHIFTS_EV = np.arange(-3.0, 3.01, 0.1)
 
 
+#: Weight of a label held by :func:`_mixture`, against spectra of unit-order
+#: per-Fe intensity: the Fe-weighted label misses its value by ~1e-3 at most.
+_LABEL_WEIGHT = 100.0
+
+
+def _label_constraints(
+    bank: LibraryBank, valence: float | None, td_fraction: float | None
+) -> dict[str, np.ndarray]:
+    """Rows ``c`` with ``c @ shares == 0`` exactly when the Fe-weighted label of
+    the shares equals the nominal one, per label and for both together."""
+    rows = {}
+    if valence is not None and np.isfinite(valence):
+        rows["valence"] = (bank.valence - valence)[None, :]
+    if td_fraction is not None and np.isfinite(td_fraction):
+        td = bank.tetrahedral
+        rows["td_fraction"] = ((1.0 - td_fraction) * td - td_fraction * (1 - td))[
+            None, :
+        ]
+    if len(rows) == 2:
+        rows["both"] = np.vstack(list(rows.values()))
+    return rows
+
+
 def _mixture(
-    aligned: np.ndarray, bank: LibraryBank, best: int, inside: np.ndarray
+    aligned: np.ndarray,
+    bank: LibraryBank,
+    best: int,
+    inside: np.ndarray,
+    held: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Non-negative shares (per Fe atom) of every library set, at the widths of
     the best single candidate, on the calibrated scale with one common shift,
-    that best give the aligned spectrum; and the RMS residual."""
+    that best give the aligned spectrum; and the RMS residual. ``held`` rows
+    (one per bank candidate each) are held at zero: a label fixed."""
     from scipy.optimize import nnls
 
     energy = bank.energy
@@ -263,6 +318,9 @@ def _mixture(
         (bank.fwhm_l3 == bank.fwhm_l3[best])
         & (bank.resolution == bank.resolution[best])
     )
+    if held is not None:
+        extra = _LABEL_WEIGHT * held[:, same]
+        target = np.concatenate([x, np.zeros(len(extra))])
     shares = np.zeros(bank.set_id.size)
     found = (np.inf, 0.0, None)
     coarse = MIXTURE_SHIFTS_EV[::2]
@@ -273,7 +331,13 @@ def _mixture(
             columns = np.stack(
                 [np.interp(energy - shift, energy, bank.absolute[k]) for k in same]
             )[:, inside]
-            w, norm = nnls(columns.T, x, maxiter=50 * len(same))
+            if held is None:
+                w, norm = nnls(columns.T, x, maxiter=50 * len(same))
+            else:
+                w, _ = nnls(
+                    np.vstack([columns.T, extra]), target, maxiter=50 * len(same)
+                )
+                norm = float(np.linalg.norm(columns.T @ w - x))
             if norm < found[0]:
                 found = (norm, float(shift), w)
     shares[same] = found[2]

@@ -5,7 +5,8 @@ starts, so that an interrupted run resumes where it stopped and a finished step
 is never recomputed:
 
 1. **Verify** (``matches_before.json``): every standard is matched to the library
-   (:mod:`hyperspy_fe_ml.library.match`: best set per class, widths, mixture).
+   (:mod:`hyperspy_fe_ml.library.match`: best set per class, widths, mixture, and
+   the cost of holding it at each nominal label).
 2. **Propose** (``proposed.json``): new parameter sets between and beyond the
    grid points of the best matches, within the budget.
 3. **Compute** (``sets/*.npz``, one file per set, each written atomically): the
@@ -129,7 +130,9 @@ def _match_all(directory: Path, library_path: str | None) -> list[dict[str, Any]
         if not np.all(np.isfinite(aligned[0])):
             rows.append({"file": name, "refused": "no L3 line found"})
             continue
-        match = match_spectrum(aligned[0], bank)
+        match = match_spectrum(
+            aligned[0], bank, valence=record.valence, td_fraction=record.td_fraction
+        )
         rows.append(
             {
                 "file": name,
@@ -473,6 +476,12 @@ def _f(value: Any, digits: int = 2) -> str:
     return f"{number:.{digits}f}" if math.isfinite(number) else "–"
 
 
+def _cost(row: dict[str, Any], label: str) -> str:
+    """A label cost of a match row in % of the maximum, or a dash."""
+    cost = row.get("label_cost", {}).get(label)
+    return _f(None if cost is None else 100 * cost)
+
+
 def refine_report(
     before: list[dict[str, Any]],
     after: list[dict[str, Any]],
@@ -503,13 +512,18 @@ def refine_report(
         "",
         "## Library match (RMS misfit, % of the maximum, best set of any class)",
         "",
+        "Label cost: how much the library mixture's misfit grows (% of the "
+        "maximum, before the new sets) when its valence / Td fraction is held at "
+        "the nominal value. Near 0: the shape does not decide that label in this "
+        "physics; large: the physics contradicts it.",
+        "",
         "| standard | valence | Td | best class before | misfit before | "
-        "misfit after | library mixture: valence / Td |",
-        "|---|---|---|---|---|---|---|",
+        "misfit after | library mixture: valence / Td | label cost: valence / Td |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in before:
         if "refused" in row:
-            lines.append(f"| {row['file']} | refused: {row['refused'][:60]} |||||")
+            lines.append(f"| {row['file']} | refused: {row['refused'][:60]} ||||||")
             continue
         a = by_file["after"].get(row["file"], {})
         lines.append(
@@ -517,7 +531,8 @@ def refine_report(
             f"{_f(row['nominal_td_fraction'])} | "
             f"{row['best_group']} | {_f(100 * row['residual'])} | "
             f"{_f(100 * a.get('residual', math.nan))} | "
-            f"{_f(a.get('valence'))} / {_f(a.get('td_fraction'))} |"
+            f"{_f(a.get('valence'))} / {_f(a.get('td_fraction'))} | "
+            f"{_cost(row, 'valence')} / {_cost(row, 'td_fraction')} |"
         )
     lines += _recalibration_lines(recalibration)
     lines += [
