@@ -70,6 +70,31 @@ def test_training_leaves_out_the_weak_field_octahedral_sets():
     assert TABLE["ten_dq"][strong].min() == pytest.approx(1.2)
 
 
+def test_group_weights_by_valence_and_site_and_by_site():
+    from hyperspy_fe_ml.training.dataset import _balanced_choice
+
+    ids = np.arange(len(TABLE["valence"]))
+    rng = np.random.default_rng(3)
+    group = np.char.add(
+        TABLE["valence"].astype(int).astype(str), TABLE["coordination"].astype(str)
+    )
+
+    def drawn(weights):
+        rows = _balanced_choice(ids, TABLE, rng, (16000, 1), weights).ravel()
+        return {g: float(np.mean(group[rows] == g)) for g in np.unique(group)}
+
+    equal = drawn({})
+    assert all(abs(p - 1 / 8) < 0.015 for p in equal.values())
+    # "3C4v" leaves out Fe3+ square pyramids only; Fe2+ ones stay.
+    no_fe3_c4v = drawn({"3C4v": 0.0})
+    assert no_fe3_c4v["3C4v"] == 0.0
+    assert abs(no_fe3_c4v["2C4v"] - 1 / 7) < 0.015
+    # A site key applies to both valences; the valence key wins over it.
+    weighted = drawn({"Td": 3.0, "2Td": 1.0})
+    assert abs(weighted["3Td"] - 3 / 10) < 0.02
+    assert abs(weighted["2Td"] - 1 / 10) < 0.015
+
+
 def test_mixture_labels_of_magnetite_and_single_sites():
     w = np.array([[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0]])
     labels = mixture_labels(

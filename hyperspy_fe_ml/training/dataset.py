@@ -66,6 +66,13 @@ class DatasetSettings:
     augmentation
         Keyword arguments of
         :class:`~hyperspy_fe_ml.kernels.augment.AugmentationSettings`.
+    group_weights
+        Relative probability of drawing a component from each (valence, site
+        symmetry) group, keyed ``"3C4v"`` for one valence or ``"C4v"`` for both
+        (the valence-specific key wins); groups not named weigh 1, a weight of 0
+        leaves the group out. Empty (the default) draws every group equally
+        often. ``docs/library.md`` ("What the shape decides") measures leaving
+        the Fe3+ distorted sets out.
     crop_probability
         Probability that each end of a spectrum is cropped (independently), as
         published and digitised spectra and many acquisitions are: the channels
@@ -371,7 +378,11 @@ def _balanced_choice(
     names, inverse = np.unique(groups, return_inverse=True)
     if group_weights:
         p = np.array(
-            [group_weights.get(str(name)[1:], 1.0) for name in names], dtype=float
+            [
+                group_weights.get(str(name), group_weights.get(str(name)[1:], 1.0))
+                for name in names
+            ],
+            dtype=float,
         )
         group = rng.choice(names.size, shape, p=p / p.sum())
     else:
