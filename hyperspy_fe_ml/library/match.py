@@ -308,8 +308,9 @@ def _mixture(
 ) -> tuple[np.ndarray, float]:
     """Non-negative shares (per Fe atom) of every library set, at the widths of
     the best single candidate, on the calibrated scale with one common shift,
-    that best give the aligned spectrum; and the RMS residual. ``held`` rows
-    (one per bank candidate each) are held at zero: a label fixed."""
+    that best give the aligned spectrum; and the RMS residual. ``held`` (rows of
+    coefficients, a column per bank candidate) fixes labels: the shares are
+    fitted with ``held @ shares`` kept at zero."""
     from scipy.optimize import nnls
 
     energy = bank.energy

@@ -523,7 +523,8 @@ def refine_report(
     ]
     for row in before:
         if "refused" in row:
-            lines.append(f"| {row['file']} | refused: {row['refused'][:60]} ||||||")
+            empty = " |" * 6
+            lines.append(f"| {row['file']} | refused: {row['refused'][:60]} |{empty}")
             continue
         a = by_file["after"].get(row["file"], {})
         lines.append(
