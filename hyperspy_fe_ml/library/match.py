@@ -290,10 +290,7 @@ def _label_constraints(
     if valence is not None and np.isfinite(valence):
         rows["valence"] = (bank.valence - valence)[None, :]
     if td_fraction is not None and np.isfinite(td_fraction):
-        td = bank.tetrahedral
-        rows["td_fraction"] = ((1.0 - td_fraction) * td - td_fraction * (1 - td))[
-            None, :
-        ]
+        rows["td_fraction"] = (bank.tetrahedral - td_fraction)[None, :]
     if len(rows) == 2:
         rows["both"] = np.vstack(list(rows.values()))
     return rows
